@@ -1,0 +1,3 @@
+from ollama_chatd.cli.main import main
+
+raise SystemExit(main())

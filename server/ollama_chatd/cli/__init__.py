@@ -1,0 +1,1 @@
+"""The `ollama-chatd` command line."""

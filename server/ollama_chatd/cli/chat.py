@@ -1,0 +1,188 @@
+"""`ollama-chatd chat`: one question from the terminal, answered as it streams."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ollama_chatd.cli.rpc_client import RpcError, StdioClient
+
+EXIT_INTERRUPTED = 130
+REQUEST_CANCELLED = -32800
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    return asyncio.run(_chat(args))
+
+
+async def _chat(args: argparse.Namespace) -> int:
+    workspace = Path(args.workspace).resolve()
+    # Its own session: Ctrl-C in the terminal is ours to turn into a cancel, not the daemon's.
+    client = await StdioClient.spawn(start_new_session=True)
+    view = JsonView() if args.json else TerminalView()
+    client.on_message = view.message
+    client.on_notification("chat/token", view.token)
+    try:
+        await client.request("initialize", _initialize_params(args, workspace))
+        client.notify("initialized", {})
+        return await _ask(client, view, _start_params(args))
+    except ConnectionError as error:
+        view.error(f"the daemon stopped unexpectedly: {error}")
+        return 1
+    finally:
+        view.close()
+        await client.close()
+
+
+async def _ask(client: StdioClient, view: TerminalView | JsonView, params: dict[str, Any]) -> int:
+    msg_id, reply = client.send_request("chat/start", params)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, lambda: client.notify("$/cancelRequest", {"id": msg_id}))
+    view.waiting(params.get("model"))
+    try:
+        result = await reply
+    except RpcError as error:
+        if error.code == REQUEST_CANCELLED:
+            view.interrupted()
+            return EXIT_INTERRUPTED
+        view.error(error.message)
+        return 1
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+    view.finished(result)
+    return 0
+
+
+def _initialize_params(args: argparse.Namespace, workspace: Path) -> dict[str, Any]:
+    options = {key: value for key, value in (("model", args.model), ("ollamaHost", args.host)) if value}
+    return {
+        "processId": os.getpid(),
+        "clientInfo": {"name": "ollama-chatd chat"},
+        "rootUri": workspace.as_uri(),
+        "workspaceFolders": [{"uri": workspace.as_uri(), "name": workspace.name or str(workspace)}],
+        "capabilities": {},
+        "initializationOptions": options,
+    }
+
+
+def _start_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "chatId": args.chat_id or f"cli-{uuid.uuid4().hex[:12]}",
+        "prompt": " ".join(args.prompt),
+    }
+    if args.model:
+        params["model"] = args.model
+    if args.system:
+        params["system"] = args.system
+    if args.think:
+        params["think"] = True
+    return params
+
+
+class TerminalView:
+    """Answer on stdout as it streams; thinking, spinner and summary on stderr."""
+
+    SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._fancy = sys.stderr.isatty()
+        self._spinner: asyncio.Task[None] | None = None
+        self._last_kind = "content"
+        self._wrote_content = False
+
+    def message(self, message: dict[str, Any]) -> None:
+        pass
+
+    def waiting(self, model: str | None) -> None:
+        if self._fancy:
+            self._spinner = asyncio.create_task(self._spin())
+
+    async def _spin(self) -> None:
+        while True:
+            frame = self.SPINNER[int(time.monotonic() * 10) % len(self.SPINNER)]
+            sys.stderr.write(f"\r{frame} waiting for the model…")
+            sys.stderr.flush()
+            await asyncio.sleep(0.1)
+
+    def _stop_spinner(self) -> None:
+        if self._spinner is not None:
+            self._spinner.cancel()
+            self._spinner = None
+            sys.stderr.write("\r\x1b[K")
+
+    def token(self, params: dict[str, Any]) -> None:
+        self._stop_spinner()
+        text = params["text"]
+        if params["kind"] == "thinking":
+            sys.stderr.write(f"\x1b[2m{text}\x1b[0m" if self._fancy else text)
+            sys.stderr.flush()
+        else:
+            if self._last_kind == "thinking":
+                sys.stderr.write("\n")
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            self._wrote_content = True
+        self._last_kind = params["kind"]
+
+    def finished(self, result: dict[str, Any]) -> None:
+        self._end_line()
+        usage = result["usage"]
+        seconds = time.monotonic() - self._started
+        note = "" if result["stopReason"] == "end_turn" else f", stopped: {result['stopReason']}"
+        self._note(f"{usage['completionTokens']} tokens in {seconds:.1f} s ({result['chatId']}{note})")
+
+    def interrupted(self) -> None:
+        self._end_line()
+        self._note("cancelled")
+
+    def error(self, message: str) -> None:
+        self._end_line()
+        sys.stderr.write(f"error: {message}\n")
+
+    def close(self) -> None:
+        self._stop_spinner()
+
+    def _end_line(self) -> None:
+        self._stop_spinner()
+        if self._wrote_content:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self._wrote_content = False
+
+    def _note(self, text: str) -> None:
+        sys.stderr.write(f"\x1b[2m— {text}\x1b[0m\n" if self._fancy else f"— {text}\n")
+
+
+class JsonView:
+    """`--json`: every message received, one JSON document per line, for scripts."""
+
+    def message(self, message: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(message, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+    def token(self, params: dict[str, Any]) -> None:
+        pass
+
+    def waiting(self, model: str | None) -> None:
+        pass
+
+    def finished(self, result: dict[str, Any]) -> None:
+        pass
+
+    def interrupted(self) -> None:
+        pass
+
+    def error(self, message: str) -> None:
+        sys.stderr.write(f"error: {message}\n")
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,64 @@
+"""`ollama-chatd`: the daemon (`serve`) and a terminal client (`chat`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ollama_chatd import __version__
+from ollama_chatd.rpc.framing import DEFAULT_MAX_MESSAGE_BYTES
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return args.run(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ollama-chatd",
+        description="Chat with a local Ollama model from any editor, over stdio JSON-RPC.",
+    )
+    parser.add_argument("--version", action="version", version=f"ollama-chatd {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="speak JSON-RPC (LSP framing) on stdin/stdout")
+    serve.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    serve.add_argument("--log-file", help="write the log here instead of stderr")
+    serve.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        help="refuse incoming messages larger than this (default %(default)s)",
+    )
+    serve.set_defaults(run=_serve)
+
+    chat = commands.add_parser("chat", help="ask a question from the terminal")
+    chat.add_argument("prompt", nargs="+", help="what to ask")
+    chat.add_argument("--model", "-m", help="Ollama model (default: $OLLAMA_CHATD_MODEL)")
+    chat.add_argument("--host", help="Ollama address (default: $OLLAMA_HOST or 127.0.0.1:11434)")
+    chat.add_argument("--workspace", "-w", default=".", help="folder the model's tools may touch (default: .)")
+    chat.add_argument("--chat", dest="chat_id", help="continue this chat id (default: a new chat)")
+    chat.add_argument("--system", help="system prompt for a new chat")
+    chat.add_argument("--think", action="store_true", help="ask a thinking model to think first")
+    chat.add_argument("--json", action="store_true", help="print every JSON-RPC message received, one per line")
+    chat.set_defaults(run=_chat)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ollama_chatd import logs
+    from ollama_chatd.rpc.stdio import serve
+
+    logs.configure(args.log_level, args.log_file)
+    return serve(args.max_message_bytes)
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from ollama_chatd.cli.chat import run_chat
+
+    return run_chat(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""What a running turn reports as it goes, for a front-end to show."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+import attrs
+
+ToolCallStatus = Literal[
+    "pending", "awaiting_permission", "running", "completed", "failed", "denied", "cancelled"
+]
+
+
+@attrs.frozen
+class TextDelta:
+    """A piece of the answer (`content`) or of the model's reasoning (`thinking`)."""
+
+    kind: Literal["content", "thinking"]
+    text: str
+
+
+@attrs.frozen
+class ToolCallUpdate:
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    status: ToolCallStatus
+    output: str | None = None
+    error: str | None = None
+
+
+TurnEvent = TextDelta | ToolCallUpdate
+
+
+class EventSink(Protocol):
+    """Receives a turn's events in order. Called on the event loop; must not block."""
+
+    def __call__(self, event: TurnEvent) -> None: ...

@@ -1,0 +1,135 @@
+"""The model-server contract the chat engine is written against.
+
+The engine talks to any backend through `ChatBackend`; the Ollama client is one
+implementation. Nothing here knows about JSON-RPC, editors or conversations: a
+request is a list of messages, a reply is a stream of chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Literal, Protocol
+
+import attrs
+
+Role = Literal["system", "user", "assistant", "tool"]
+ThinkLevel = bool | Literal["low", "medium", "high"]
+
+
+@attrs.frozen
+class ToolCall:
+    """A function call the model asked for; `arguments` is always an object."""
+
+    name: str
+    arguments: dict[str, Any]
+    id: str | None = None
+
+
+@attrs.frozen
+class Message:
+    role: Role
+    content: str
+    thinking: str | None = None
+    images: tuple[str, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+
+
+@attrs.frozen
+class ToolSpec:
+    """A function the model may call, described by a JSON Schema for its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@attrs.frozen
+class ChatRequest:
+    model: str
+    messages: tuple[Message, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    think: ThinkLevel | None = None
+    options: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_duration_ns: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_duration_ns + other.total_duration_ns,
+        )
+
+
+DoneReason = Literal["stop", "length", "other"]
+
+
+@attrs.frozen
+class ChatChunk:
+    """One piece of a streamed reply. Empty `content` and `thinking` are normal."""
+
+    content: str = ""
+    thinking: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    done: bool = False
+    done_reason: DoneReason | None = None
+    usage: Usage | None = None
+
+
+class BackendError(Exception):
+    """Base of every failure a backend reports; `str()` is meant for a person."""
+
+
+class BackendUnreachable(BackendError):
+    """No connection could be made (or it broke before any reply)."""
+
+    def __init__(self, address: str, reason: str):
+        super().__init__(f"cannot reach Ollama at {address}: {reason}")
+        self.address = address
+        self.reason = reason
+
+
+class ModelNotFound(BackendError):
+    def __init__(self, model: str, detail: str = ""):
+        super().__init__(detail or f"model '{model}' not found")
+        self.model = model
+
+
+class UpstreamError(BackendError):
+    """The server answered with an error, as an HTTP status or mid-stream.
+
+    `status` is the HTTP status, or None for an error line inside a 200 stream.
+    """
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class FeatureNotSupported(UpstreamError):
+    """The model refused a feature of the request (`tools` or `think`)."""
+
+    def __init__(self, message: str, status: int | None, feature: Literal["tools", "think"]):
+        super().__init__(message, status)
+        self.feature = feature
+
+
+class ChatBackend(Protocol):
+    """What the engine needs from a model server."""
+
+    def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        """Yield the reply chunk by chunk; the last one has `done=True`.
+
+        Closing the iterator early (or cancelling the task consuming it) must drop
+        the upstream connection at once so the server stops generating.
+        Raises `BackendError` subclasses.
+        """
+        ...

@@ -1,0 +1,378 @@
+"""The HTTP side: one long-lived httpx client, Ollama's statuses mapped to `BackendError`s.
+
+Layering: `wire` builds and reads JSON, `ndjson` cuts the byte stream into lines,
+this module only moves bytes and translates failures. The per-token path is
+`aiter_raw()` -> `LineSplitter.feed()` -> `parse_chat_line()`; nothing else runs
+per chunk (no text decoding, no `aiter_lines`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import ssl
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from importlib import metadata
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+from ..llm import (
+    BackendError,
+    BackendUnreachable,
+    ChatChunk,
+    ChatRequest,
+    FeatureNotSupported,
+    ModelNotFound,
+    UpstreamError,
+)
+from .ndjson import DEFAULT_MAX_LINE_BYTES, LineSplitter, LineTooLong
+from .wire import (
+    ModelDetails,
+    ModelSummary,
+    chat_payload,
+    error_text,
+    excerpt,
+    parse_chat_line,
+    parse_show,
+    parse_tags,
+    parse_version,
+)
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 10.0
+# No read timeout: Ollama sends nothing, not even headers, until the first token,
+# and queueing plus loading a model can take minutes. A short read timeout would
+# also abort the load on the server side (reference §4).
+TIMEOUT = httpx.Timeout(connect=CONNECT_TIMEOUT_S, read=None, write=30.0, pool=None)
+
+DRAIN_TIMEOUT_S = 1.0  # after the final chunk; see _drain
+
+_ERROR_BODY_READ_LIMIT = 64 * 1024  # enough for any real error; a proxy page gets cut
+_ERROR_TEXT_CHARS = 500
+_REASON_CHARS = 200
+
+_STREAM_HEADERS = {
+    "Accept": "application/x-ndjson",
+    # A compressing proxy would buffer the tokens; ask for the bytes as they are.
+    "Accept-Encoding": "identity",
+}
+
+T = TypeVar("T")
+
+
+class OllamaClient:
+    """A small async client for Ollama's native API; implements `llm.ChatBackend`.
+
+    One connection pool for the client's whole life: create it once, `aclose()` it
+    at shutdown (or use `async with`).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._max_line_bytes = max_line_bytes
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=_default_headers(headers),
+            verify=_ssl_verify(verify),
+            transport=transport,
+            timeout=TIMEOUT,
+        )
+
+    def __repr__(self) -> str:
+        # Deliberately without headers: they may carry an Authorization token.
+        return f"OllamaClient({self.base_url!r})"
+
+    async def __aenter__(self) -> OllamaClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------ chat
+
+    async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
+        """Stream /api/chat; the last chunk has `done=True`.
+
+        Closing this generator (`aclose()`, or `contextlib.aclosing` around an
+        `async for` that breaks) or cancelling the consuming task closes the HTTP
+        connection right away, which is how Ollama learns to stop generating.
+        """
+        log.debug("POST /api/chat model=%s messages=%d", request.model, len(request.messages))
+        response = await self._send("POST", "/api/chat", json=chat_payload(request), headers=_STREAM_HEADERS)
+        try:
+            if not response.is_success:
+                raise await self._status_error(response, model=request.model)
+            splitter = LineSplitter(self._max_line_bytes)
+            body = _body_chunks(response)
+            done = False
+            try:
+                async for raw in body:
+                    for line in splitter.feed(raw):
+                        chunk = parse_chat_line(line)
+                        yield chunk
+                        if chunk.done:
+                            done = True
+                            break
+                    if done:
+                        break
+                if done:
+                    await _drain(body)
+                elif (tail := splitter.flush()) is not None:
+                    chunk = parse_chat_line(tail)  # a last line without its newline
+                    yield chunk
+                    done = chunk.done
+            except httpx.RequestError as exc:
+                if done:
+                    return  # the answer is complete; a sloppy close after it is harmless
+                raise UpstreamError(
+                    f"the connection to Ollama closed in the middle of the answer ({_describe_failure(exc)})"
+                ) from exc
+            except LineTooLong as exc:
+                raise UpstreamError(str(exc)) from exc
+            if not done:
+                raise UpstreamError(
+                    'Ollama ended the answer without its final chunk ("done": true); the reply may be cut short'
+                )
+        finally:
+            await response.aclose()
+
+    # ------------------------------------------------------------ other endpoints
+
+    async def list_models(self) -> list[ModelSummary]:
+        """The installed models (/api/tags)."""
+        body = await self._request_json("GET", "/api/tags")
+        return _parse(parse_tags, body, "/api/tags")
+
+    async def show(self, model: str) -> ModelDetails:
+        """Capabilities and context length of one model (/api/show)."""
+        body = await self._request_json("POST", "/api/show", json={"model": model}, model=model)
+        return _parse(parse_show, body, "/api/show")
+
+    async def version(self) -> str:
+        """The server's version string (/api/version), e.g. "0.12.10"."""
+        body = await self._request_json("GET", "/api/version")
+        return _parse(parse_version, body, "/api/version")
+
+    # ------------------------------------------------------------ plumbing
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send and wait for the status line; anything failing before it means unreachable."""
+        request = self._http.build_request(method, path, json=json, headers=headers)
+        try:
+            return await self._http.send(request, stream=True)
+        except httpx.RequestError as exc:
+            raise BackendUnreachable(self.base_url, _describe_failure(exc)) from exc
+
+    async def _request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        model: str | None = None,
+    ) -> Mapping[str, Any]:
+        response = await self._send(method, path, json=json)
+        try:
+            if not response.is_success:
+                raise await self._status_error(response, model=model)
+            try:
+                body = await response.aread()
+            except httpx.RequestError as exc:
+                raise UpstreamError(
+                    f"the connection to Ollama closed while reading {path} ({_describe_failure(exc)})",
+                    response.status_code,
+                ) from exc
+        finally:
+            await response.aclose()
+        return _json_object(body, path, response.status_code)
+
+    async def _status_error(self, response: httpx.Response, *, model: str | None) -> BackendError:
+        """Turn a non-2xx answer into the error to raise (the caller raises it)."""
+        status = response.status_code
+        body = await _read_at_most(response, _ERROR_BODY_READ_LIMIT)
+        error = _error_field(body)
+        # Only a JSON 404 is Ollama's "model not found"; a plain 404 means the URL
+        # does not lead to Ollama at all (wrong path, another server).
+        if status == 404 and model is not None and error is not None:
+            return ModelNotFound(model, detail=error)
+        if status == 400 and error is not None and (feature := _unsupported_feature(error)):
+            return FeatureNotSupported(error, status, feature)
+        if error is not None:
+            return UpstreamError(error, status)
+        return UpstreamError(self._describe_odd_body(response, body), status)
+
+    def _describe_odd_body(self, response: httpx.Response, body: bytes) -> str:
+        status = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+        if response.is_redirect:
+            location = response.headers.get("location", "?")
+            return f"Ollama answered {status}, a redirect to {location}; use that address instead of {self.base_url}"
+        if not body.strip():
+            hint = _EMPTY_BODY_HINTS.get(response.status_code, "")
+            return f"Ollama answered {status} with an empty body{hint}"
+        text = _readable_text(body, response.headers.get("content-type", ""))
+        if _looks_like_json(body):
+            return f"Ollama answered {status}: {text}"
+        return (
+            f"Ollama answered {status} with a body that is not JSON "
+            f"(is {self.base_url} really Ollama, or a proxy?): {text}"
+        )
+
+
+_EMPTY_BODY_HINTS = {
+    403: " (Ollama refuses requests whose Host header is not local when it listens on loopback; "
+    "check OLLAMA_ORIGINS/OLLAMA_HOST or the proxy in between)",
+}
+
+
+def _body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    # Raw bytes are the fast path. Only if something in between compressed the body
+    # anyway (we asked for identity) let httpx decode it.
+    encoding = response.headers.get("content-encoding", "")
+    if encoding in ("", "identity"):
+        return response.aiter_raw()
+    return response.aiter_bytes()
+
+
+async def _drain(body: AsyncIterator[bytes]) -> None:
+    """Read what follows the final chunk (normally just the end of the chunked body).
+
+    A response read to its end lets httpx put the connection back in the pool; one
+    closed early costs a new connection next time. Bounded in time, because the
+    caller already has its answer and must not wait on a server that lingers.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_TIMEOUT_S):
+            async for _ in body:
+                pass
+
+
+async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """Read an error body, stopping at `limit` bytes; a failure mid-way keeps what came."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for part in response.aiter_bytes():
+            parts.append(part)
+            size += len(part)
+            if size >= limit:
+                break
+    except httpx.RequestError:
+        pass  # the status already says what went wrong; the text is a bonus
+    return b"".join(parts)[:limit]
+
+
+def _unsupported_feature(error: str) -> Literal["tools", "think"] | None:
+    """Ollama's 400s for a model lacking a capability: "... does not support tools"."""
+    if error.endswith("does not support tools"):
+        return "tools"
+    if error.endswith("does not support thinking"):
+        return "think"
+    return None
+
+
+def _error_field(body: bytes) -> str | None:
+    """Ollama's `{"error": ...}` text, or None when the body is not shaped like that."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and "error" in data:
+        return error_text(data["error"])
+    return None
+
+
+def _looks_like_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
+_TAG = re.compile(rb"<[^>]*>")
+_SPACES = re.compile(r"\s+")
+
+
+def _readable_text(body: bytes, content_type: str) -> str:
+    """A one-line, trimmed version of a body for an error message (HTML tags removed)."""
+    if "html" in content_type or body.lstrip()[:1] == b"<":
+        body = _TAG.sub(b" ", body)
+    text = _SPACES.sub(" ", body.decode("utf-8", errors="replace")).strip()
+    return text if len(text) <= _ERROR_TEXT_CHARS else text[:_ERROR_TEXT_CHARS] + "…"
+
+
+def _json_object(body: bytes, path: str, status: int) -> Mapping[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise UpstreamError(f"Ollama answered {path} with a body that is not JSON: {excerpt(body)}", status) from None
+    if not isinstance(data, dict):
+        raise UpstreamError(f"Ollama answered {path} with JSON that is not an object: {excerpt(body)}", status)
+    return data
+
+
+def _parse(parser: Callable[[Mapping[str, Any]], T], body: Mapping[str, Any], path: str) -> T:
+    try:
+        return parser(body)
+    except (AttributeError, TypeError) as exc:  # a field of the wrong JSON type
+        raise UpstreamError(f"Ollama answered {path} with JSON of an unexpected shape: {excerpt(body)}") from exc
+
+
+def _describe_failure(exc: httpx.RequestError) -> str:
+    """A short reason for a transport failure, never empty."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"no connection within {CONNECT_TIMEOUT_S:g} s"
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS] + "…"
+
+
+def _default_headers(extra: Mapping[str, str] | None) -> httpx.Headers:
+    headers = httpx.Headers({"Accept": "application/json", "User-Agent": f"ollama-chatd/{_own_version()}"})
+    headers.update(extra or {})  # the caller's headers win, e.g. Authorization for a remote Ollama
+    return headers
+
+
+def _own_version() -> str:
+    try:
+        return metadata.version("ollama-chatd")
+    except metadata.PackageNotFoundError:
+        return "dev"
+
+
+def _ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:
+    # httpx 0.28 deprecates a CA path string; build the context it wants instead.
+    if isinstance(verify, str):
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    return verify

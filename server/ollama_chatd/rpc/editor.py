@@ -1,0 +1,181 @@
+"""The editor's side of the tools: its folders, its unsaved buffers, asking its
+user for permission, and applying changes through it (`workspace/applyEdit`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcMethodNotFound
+from pygls.uris import to_fs_path
+
+from ollama_chatd import llm
+from ollama_chatd.rpc import messages
+from ollama_chatd.tools.edits import ProposedEdit, apply_to_disk
+from ollama_chatd.tools.runner import Decision
+from ollama_chatd.tools.workspace import Folder, ToolError, Workspace
+
+if TYPE_CHECKING:
+    from ollama_chatd.rpc.server import ChatServer
+
+logger = logging.getLogger(__name__)
+
+
+def editor_workspace(server: ChatServer) -> Workspace:
+    """The folders the editor opened (else its root, else our working directory)."""
+    return Workspace(_folders(server), open_document=lambda path: _open_buffer(server, path))
+
+
+def _folders(server: ChatServer) -> list[Folder]:
+    try:
+        workspace = server.workspace
+    except RuntimeError:  # no `initialize`: a script using the defaults
+        workspace = None
+    folders = []
+    if workspace is not None:
+        for folder in workspace.folders.values():
+            if (path := _local_path(folder.uri)) is not None:
+                folders.append(Folder(folder.name or path.name, path))
+        if not folders and workspace.root_uri and (path := _local_path(workspace.root_uri)) is not None:
+            folders.append(Folder(path.name, path))
+    if not folders:
+        cwd = Path.cwd().resolve()
+        folders.append(Folder(cwd.name or str(cwd), cwd))
+    return folders
+
+
+def _local_path(uri: str) -> Path | None:
+    fs_path = to_fs_path(uri)
+    if fs_path is None:
+        logger.warning("ignoring workspace folder %s: not a local file URI", uri)
+        return None
+    return Path(fs_path).resolve()
+
+
+def _open_buffer(server: ChatServer, path: Path) -> str | None:
+    """The unsaved text of `path` when it is open in the editor."""
+    try:
+        documents = server.workspace.text_documents
+    except RuntimeError:  # no `initialize`, so no editor buffers
+        return None
+    document = documents.get(unquote(path.as_uri()))
+    return None if document is None else document.source
+
+
+class ClientApprover:
+    """Asks the editor's user with `chat/requestPermission`."""
+
+    def __init__(self, server: ChatServer):
+        self._server = server
+
+    async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
+        verb = "Create" if edit.old_text is None else "Edit"
+        params = messages.RequestPermissionParams(
+            chat_id=chat_id,
+            call_id=call_id,
+            name=call.name,
+            arguments=call.arguments,
+            title=f"{verb} {edit.display_path}",
+            diff=edit.diff,
+        )
+        try:
+            response = await _request(self._server, messages.CHAT_REQUEST_PERMISSION, params)
+        except JsonRpcMethodNotFound:
+            raise ToolError(
+                "changes are refused: this editor cannot ask its user for permission "
+                "(it does not implement chat/requestPermission). Tell the user what you would change instead."
+            ) from None
+        return response.decision
+
+
+class EditorApplier:
+    """Applies allowed changes through the editor when it can, else on disk."""
+
+    def __init__(self, server: ChatServer):
+        self._server = server
+
+    async def apply(self, edit: ProposedEdit) -> None:
+        if not self._editor_applies_edits():
+            await asyncio.to_thread(apply_to_disk, editor_workspace(self._server), edit)
+            return
+        params = lsp.ApplyWorkspaceEditParams(edit=self._workspace_edit(edit), label=f"ollama: {edit.display_path}")
+        result = await _request(self._server, lsp.WORKSPACE_APPLY_EDIT, params)
+        if not result.applied:
+            reason = result.failure_reason or "no reason given"
+            raise ToolError(f"the editor did not apply the change to {edit.display_path}: {reason}")
+
+    def _editor_applies_edits(self) -> bool:
+        try:
+            capabilities = self._server.client_capabilities.workspace
+        except AttributeError:  # no `initialize`
+            return False
+        return capabilities is not None and bool(capabilities.apply_edit)
+
+    def _workspace_edit(self, edit: ProposedEdit) -> lsp.WorkspaceEdit:
+        uri = edit.path.as_uri()
+        document = self._server.workspace.text_documents.get(unquote(uri))
+        version = None if document is None else document.version
+        change = lsp.TextDocumentEdit(
+            text_document=lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
+            edits=[text_edit(edit.old_text or "", edit.new_text, self._position_encoding())],
+        )
+        if edit.old_text is not None:
+            return lsp.WorkspaceEdit(document_changes=[change])
+        create = lsp.CreateFile(uri=uri, options=lsp.CreateFileOptions(overwrite=False, ignore_if_exists=True))
+        return lsp.WorkspaceEdit(document_changes=[create, change])
+
+    def _position_encoding(self) -> str:
+        capabilities = self._server.server_capabilities
+        return capabilities.position_encoding or lsp.PositionEncodingKind.Utf16
+
+
+def text_edit(old: str, new: str, encoding: str = lsp.PositionEncodingKind.Utf16) -> lsp.TextEdit:
+    """The smallest single edit turning `old` into `new` (keeps the editor's cursor and undo tidy)."""
+    prefix = len(os.path.commonprefix([old, new]))
+    suffix = 0
+    limit = min(len(old), len(new)) - prefix
+    while suffix < limit and old[-1 - suffix] == new[-1 - suffix]:
+        suffix += 1
+    return lsp.TextEdit(
+        range=lsp.Range(
+            start=_position(old, prefix, encoding), end=_position(old, len(old) - suffix, encoding)
+        ),
+        new_text=new[prefix : len(new) - suffix],
+    )
+
+
+def _position(text: str, offset: int, encoding: str) -> lsp.Position:
+    """The LSP position of a string offset, in the negotiated position encoding."""
+    line = text.count("\n", 0, offset)
+    before = text[text.rfind("\n", 0, offset) + 1 : offset]
+    if encoding == lsp.PositionEncodingKind.Utf8:
+        column = len(before.encode("utf-8"))
+    elif encoding == lsp.PositionEncodingKind.Utf32:
+        column = len(before)
+    else:
+        column = len(before.encode("utf-16-le")) // 2
+    return lsp.Position(line=line, character=column)
+
+
+async def _request(server: ChatServer, method: str, params: object):
+    """A server-to-client request that, if our turn is cancelled, is cancelled too.
+
+    pygls 2.1 raises InvalidStateError when a reply arrives for a request whose
+    awaiting task was cancelled (pygls#621), so we forget the request first.
+    """
+    msg_id = str(uuid.uuid4())
+    future = server.protocol.send_request(method, params, msg_id=msg_id)
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        server.protocol._request_futures.pop(msg_id, None)
+        server.protocol._result_types.pop(msg_id, None)
+        server.protocol.notify(lsp.CANCEL_REQUEST, lsp.CancelParams(id=msg_id))
+        raise

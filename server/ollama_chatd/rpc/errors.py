@@ -1,0 +1,73 @@
+"""JSON-RPC errors of the wire contract, and the mapping from engine failures to them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+
+from ollama_chatd import llm
+from ollama_chatd.engine.engine import ChatBusy, NoModelChosen, TurnFailed
+
+OLLAMA_UNREACHABLE = -32001
+MODEL_NOT_FOUND = -32002
+UPSTREAM_ERROR = -32003
+CHAT_BUSY = -32004
+
+
+class ChatError(JsonRpcException):
+    """An error response with a person-readable message and `data.kind` for programs."""
+
+    def __init__(self, code: int, message: str, kind: str, **details: Any):
+        super().__init__(message=message, code=code, data={"kind": kind, **details})
+
+
+def invalid_params(message: str, field: str | None = None) -> JsonRpcInvalidParams:
+    data: dict[str, Any] = {"kind": "invalid_params"}
+    if field:
+        data["field"] = field
+    return JsonRpcInvalidParams(message=message, data=data)
+
+
+def to_rpc_error(error: Exception) -> JsonRpcException:
+    """Translate what the engine raised; unknown errors are left to pygls (-32603)."""
+    if isinstance(error, NoModelChosen):
+        return JsonRpcInvalidParams(message=str(error), data={"kind": "no_model"})
+    if isinstance(error, ChatBusy):
+        return ChatError(CHAT_BUSY, str(error), "chat_busy", chatId=error.chat_id)
+    if isinstance(error, TurnFailed):
+        return _backend_error(error.error, error.partial)
+    if isinstance(error, llm.BackendError):
+        return _backend_error(error, None)
+    raise error
+
+
+def _backend_error(error: llm.BackendError, partial: llm.Message | None) -> JsonRpcException:
+    if isinstance(error, llm.BackendUnreachable):
+        return ChatError(
+            OLLAMA_UNREACHABLE,
+            f"Cannot reach Ollama at {error.address} ({error.reason}). Start it with "
+            "`ollama serve`, or point the daemon at it with the OLLAMA_HOST environment "
+            "variable or the `ollamaHost` initialization option.",
+            "ollama_unreachable",
+            address=error.address,
+        )
+    if isinstance(error, llm.ModelNotFound):
+        return ChatError(
+            MODEL_NOT_FOUND,
+            f"Model '{error.model}' is not installed in Ollama. Download it with "
+            f"`ollama pull {error.model}`, or choose another (`ollama list`).",
+            "model_not_found",
+            model=error.model,
+        )
+    details: dict[str, Any] = {"status": getattr(error, "status", None)}
+    if partial is not None:
+        details["partial"] = _partial(partial)
+    return ChatError(UPSTREAM_ERROR, f"Ollama reported an error: {error}", "upstream_error", **details)
+
+
+def _partial(message: llm.Message) -> dict[str, str]:
+    partial = {"content": message.content}
+    if message.thinking:
+        partial["thinking"] = message.thinking
+    return partial

@@ -1,0 +1,166 @@
+"""Typed `chat/*` messages, as they appear on the wire (see protocol/README.md).
+
+Field names are snake_case here and camelCase on the wire (lsprotocol's
+converter renames them). Fields that must always be sent have no default:
+the converter omits fields equal to their default when it serialises.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+MsgId = int | str
+TokenKind = Literal["content", "thinking"]
+StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
+ThinkParam = bool | Literal["low", "medium", "high"]
+ToolCallStatus = Literal[
+    "pending", "awaiting_permission", "running", "completed", "failed", "denied", "cancelled"
+]
+Decision = Literal["allow", "allow_always", "deny"]
+
+CHAT_START = "chat/start"
+CHAT_CANCEL = "chat/cancel"
+CHAT_TOKEN = "chat/token"
+CHAT_TOOL_CALL = "chat/toolCall"
+CHAT_REQUEST_PERMISSION = "chat/requestPermission"
+
+
+class FieldError(ValueError):
+    """A field's value breaks the contract; `field` is its wire name."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"`{field}` {problem}")
+        self.field = field
+
+
+def _chat_id(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if not 1 <= len(value) <= 128:
+        raise FieldError("chatId", f"must be 1 to 128 characters long, got {len(value)}")
+
+
+def _non_empty(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None and not value.strip():
+        raise FieldError(attribute.name, "must not be empty")
+
+
+@attrs.define
+class ChatStartParams:
+    chat_id: str = attrs.field(validator=_chat_id)
+    prompt: str
+    model: str | None = attrs.field(default=None, validator=_non_empty)
+    system: str | None = None
+    think: ThinkParam | None = None
+    options: dict[str, Any] | None = None
+
+
+@attrs.define
+class AssistantMessage:
+    role: Literal["assistant"]
+    content: str
+    thinking: str | None = None
+
+
+@attrs.define
+class TurnUsage:
+    prompt_tokens: int
+    completion_tokens: int
+    total_duration_ms: float
+
+
+@attrs.define
+class ChatStartResult:
+    chat_id: str
+    stop_reason: StopReason
+    message: AssistantMessage
+    usage: TurnUsage
+
+
+@attrs.define
+class ChatCancelParams:
+    chat_id: str = attrs.field(validator=_chat_id)
+
+
+@attrs.define
+class ChatCancelResult:
+    cancelled: bool
+
+
+@attrs.define
+class ToolCallParams:
+    chat_id: str
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    status: ToolCallStatus
+    output: str | None = None
+    error: str | None = None
+
+
+@attrs.define
+class RequestPermissionParams:
+    chat_id: str
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    title: str
+    diff: str
+
+
+@attrs.define
+class RequestPermissionResult:
+    decision: Decision
+
+
+# Envelopes: no defaults, so `method` and `jsonrpc` are never dropped.
+
+
+@attrs.define
+class ChatStartRequest:
+    id: MsgId
+    params: ChatStartParams
+    method: str
+    jsonrpc: str
+
+
+@attrs.define
+class ChatCancelRequest:
+    id: MsgId
+    params: ChatCancelParams
+    method: str
+    jsonrpc: str
+
+
+@attrs.define
+class ToolCallNotification:
+    params: ToolCallParams
+    method: str
+    jsonrpc: str
+
+
+@attrs.define
+class RequestPermissionRequest:
+    id: MsgId
+    params: RequestPermissionParams
+    method: str
+    jsonrpc: str
+
+
+@attrs.define
+class RequestPermissionResponse:
+    id: MsgId
+    result: RequestPermissionResult
+    jsonrpc: str
+
+
+MESSAGE_TYPES: dict[str, type] = {
+    CHAT_START: ChatStartRequest,
+    CHAT_CANCEL: ChatCancelRequest,
+    CHAT_TOOL_CALL: ToolCallNotification,
+    CHAT_REQUEST_PERMISSION: RequestPermissionRequest,
+}
+
+RESULT_TYPES: dict[str, type] = {
+    CHAT_REQUEST_PERMISSION: RequestPermissionResponse,
+}

@@ -1,0 +1,190 @@
+"""Everything the daemon writes to stdout goes through the `Outbox`.
+
+It never blocks the event loop: the pipe is non-blocking and whatever the client
+has not read yet waits here. While output is backed up, consecutive tokens of the
+same turn and kind merge into one `chat/token`, so a slow client receives fewer,
+larger notifications instead of an ever-growing queue; when the client keeps up,
+each token goes out at once. Nothing is dropped or reordered within a chat, and
+`seq` is assigned when a notification is framed, so it stays contiguous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections import deque
+
+logger = logging.getLogger(__name__)
+
+# Past HIGH bytes buffered in the transport we stop handing it data and start merging.
+HIGH_WATER = 32 * 1024
+LOW_WATER = 8 * 1024
+
+_dumps = json.JSONEncoder(ensure_ascii=True, check_circular=False).encode
+
+
+class TokenStream:
+    """The `chat/token` numbering of one turn."""
+
+    __slots__ = ("_prefix", "seq")
+
+    def __init__(self, chat_id: str):
+        self._prefix = b'{"jsonrpc":"2.0","method":"chat/token","params":{"chatId":' + _dumps(chat_id).encode()
+        self.seq = 0
+
+    def frame(self, kind: str, text: str) -> bytes:
+        body = b"".join(
+            (self._prefix, b',"kind":"', kind.encode(), b'","text":', _dumps(text).encode(),
+             b',"seq":', str(self.seq).encode(), b"}}")
+        )
+        self.seq += 1
+        return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+class _PendingTokens:
+    __slots__ = ("stream", "kind", "parts")
+
+    def __init__(self, stream: TokenStream, kind: str, text: str):
+        self.stream = stream
+        self.kind = kind
+        self.parts = [text]
+
+    def frame(self) -> bytes:
+        return self.stream.frame(self.kind, "".join(self.parts))
+
+
+class Outbox(asyncio.Protocol):
+    """pygls' writer (`write(bytes)`, `close()`) plus a fast path for tokens."""
+
+    def __init__(self) -> None:
+        self._transport: asyncio.WriteTransport | None = None
+        self._paused = False
+        self._closed = False
+        self._backlog: deque[bytes | _PendingTokens] = deque()
+        # The newest backlog entry of each stream that later tokens may still join.
+        self._open: dict[TokenStream, _PendingTokens] = {}
+        self.lost = asyncio.Event()
+
+    @classmethod
+    async def connect(cls, fd: int) -> Outbox:
+        loop = asyncio.get_running_loop()
+        outbox = cls()
+        pipe = os.fdopen(fd, "wb", buffering=0, closefd=False)
+        try:
+            await loop.connect_write_pipe(lambda: outbox, pipe)
+        except ValueError:
+            # A regular file (`serve > out.jsonl`) cannot be a pipe transport; writes
+            # to a file do not block on a reader, so plain writes are fine there.
+            outbox.connection_made(_FileTransport(pipe))
+        return outbox
+
+    # -- asyncio.Protocol ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        logger.info("stdout closed: %s", exc or "client went away")
+        self._closed = True
+        self._backlog.clear()
+        self._open.clear()
+        self.lost.set()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._flush_backlog()
+
+    # -- writing ---------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Send an already framed message (pygls' path for everything but tokens)."""
+        if self._closed:
+            return
+        # Tokens queued before this message must not absorb tokens sent after it.
+        self._open.clear()
+        if self._backlog or self._paused:
+            self._backlog.append(data)
+        else:
+            self._send(data)
+
+    def send_token(self, stream: TokenStream, kind: str, text: str) -> None:
+        if self._closed:
+            return
+        if not (self._backlog or self._paused):
+            self._send(stream.frame(kind, text))
+            return
+        pending = self._open.get(stream)
+        if pending is not None and pending.kind == kind:
+            pending.parts.append(text)
+            return
+        pending = self._open[stream] = _PendingTokens(stream, kind, text)
+        self._backlog.append(pending)
+
+    def _flush_backlog(self, *, force: bool = False) -> None:
+        while self._backlog and (force or not self._paused) and not self._closed:
+            item = self._backlog.popleft()
+            if isinstance(item, _PendingTokens):
+                if self._open.get(item.stream) is item:
+                    del self._open[item.stream]
+                item = item.frame()
+            self._send(item)
+
+    def _send(self, data: bytes) -> None:
+        assert self._transport is not None
+        self._transport.write(data)
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes handed to the transport but not yet taken by the client."""
+        if self._transport is None or self._closed:
+            return 0
+        return self._transport.get_write_buffer_size()
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait until the client has taken everything, or `timeout` passes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._closed and (self._backlog or self.pending_bytes):
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    def close(self) -> None:
+        """pygls calls this on `exit`. Turns cancelled by the exit still owe their
+        answers, so the daemon closes the pipe itself once they are written."""
+
+    def shut(self) -> None:
+        """Hand everything to the transport and close it (it flushes as it can)."""
+        self._flush_backlog(force=True)
+        if self._transport is not None and not self._closed:
+            self._transport.close()
+
+
+class _FileTransport:
+    """The part of a write transport the Outbox uses, over a plain file."""
+
+    def __init__(self, file) -> None:
+        self._file = file
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self._file.flush()
+
+
+def frame_json(message: object) -> bytes:
+    """Frame a JSON-serialisable message for the wire."""
+    body = _dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)

@@ -1,0 +1,123 @@
+"""pygls' LSP protocol, taught the typed `chat/*` messages.
+
+Params of `chat/*` methods are structured strictly (a number is not a string)
+and a failure names the offending field, so the client always gets -32602
+instead of the silence pygls 2.1 leaves when structuring fails.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from functools import lru_cache
+from typing import Any
+
+import attrs
+import cattrs
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.protocol import LanguageServerProtocol, default_converter
+
+from ollama_chatd.rpc import messages
+from ollama_chatd.rpc.errors import invalid_params
+from ollama_chatd.structuring import camel_case, camel_case_structure, register_strict_scalars
+
+
+def chat_converter() -> cattrs.Converter:
+    """pygls' converter, plus strict structuring of the `chat/*` messages."""
+    converter = default_converter()
+    strict = converter.copy()
+    register_strict_scalars(strict)
+    strict.register_structure_hook(messages.ThinkParam | None, _structure_think)
+    strict.register_structure_hook(messages.MsgId, _structure_id)
+    chat_classes = _chat_classes()
+    strict.register_structure_hook_factory(
+        chat_classes.__contains__, lambda cls: camel_case_structure(cls, strict)
+    )
+    converter.register_structure_hook_func(chat_classes.__contains__, strict.structure)
+    return converter
+
+
+def _chat_classes() -> set[type]:
+    """Every attrs class reachable from the chat message envelopes."""
+    found: set[type] = set()
+    todo = [*messages.MESSAGE_TYPES.values(), *messages.RESULT_TYPES.values()]
+    while todo:
+        cls = todo.pop()
+        if cls in found:
+            continue
+        found.add(cls)
+        hints = typing.get_type_hints(cls)
+        todo.extend(hint for hint in hints.values() if attrs.has(hint))
+    return found
+
+
+def _structure_id(value: Any, _: type) -> messages.MsgId:
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f"id must be an integer or a string, got {value!r}")
+
+
+def _structure_think(value: Any, _: type) -> messages.ThinkParam | None:
+    if value is None or isinstance(value, bool) or value in ("low", "medium", "high"):
+        return value
+    raise messages.FieldError("think", f'must be true, false, "low", "medium" or "high", got {value!r}')
+
+
+class ChatProtocol(LanguageServerProtocol):
+    @lru_cache()
+    def get_message_type(self, method: str) -> type | None:
+        return messages.MESSAGE_TYPES.get(method) or super().get_message_type(method)
+
+    @lru_cache()
+    def get_result_type(self, method: str) -> type | None:
+        return messages.RESULT_TYPES.get(method) or super().get_result_type(method)
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        message_type = messages.MESSAGE_TYPES.get(data.get("method", ""))
+        if message_type is None:
+            return super().structure_message(data)
+        if not isinstance(data.get("params"), dict):
+            raise invalid_params(f"{data['method']} needs `params`, a JSON object")
+        try:
+            return self._converter.structure(data, message_type)
+        except cattrs.BaseValidationError as error:
+            raise _describe(data["method"], error) from None
+
+
+def _describe(method: str, error: cattrs.BaseValidationError) -> JsonRpcInvalidParams:
+    """Turn cattrs' report into one sentence naming the wire field."""
+    field_error = _find_field_error(error)
+    if field_error is not None:
+        return invalid_params(f"{method}: {field_error}", field_error.field)
+    problems = cattrs.transform_error(error, path="")
+    first = problems[0] if problems else str(error)
+    reason, _, path = first.rpartition(" @ ")
+    field = _wire_path(path)
+    if reason.startswith("required field missing"):
+        return invalid_params(f"{method}: missing required field `{field}`", field)
+    return invalid_params(f"{method}: `{field}` {_plain(reason)}", field)
+
+
+def _plain(reason: str) -> str:
+    """cattrs' "invalid value for type, expected str | None" -> "must be a string"."""
+    if match := re.search(r"expected (\w+)", reason):
+        expected = {"str": "a string", "int": "an integer", "float": "a number",
+                    "bool": "a boolean", "a": "an object"}.get(match.group(1))
+        if expected:
+            return f"must be {expected}"
+    return reason
+
+
+def _find_field_error(error: BaseException) -> messages.FieldError | None:
+    if isinstance(error, messages.FieldError):
+        return error
+    for inner in getattr(error, "exceptions", ()):
+        if (found := _find_field_error(inner)) is not None:
+            return found
+    return None
+
+
+def _wire_path(path: str) -> str:
+    """`.params.chat_id` -> `chatId`: the name the client used."""
+    parts = [p for p in re.split(r"[.\[\]]", path) if p and p != "params"]
+    return ".".join(camel_case(part) for part in parts) or "params"

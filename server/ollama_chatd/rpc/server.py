@@ -1,0 +1,86 @@
+"""The JSON-RPC front-end: thin pygls handlers that delegate to the session."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+
+from ollama_chatd import __version__
+from ollama_chatd.config import InitializationOptions, parse_initialization_options
+from ollama_chatd.parent import watch_parent
+from ollama_chatd.rpc import messages
+from ollama_chatd.rpc.errors import invalid_params
+from ollama_chatd.rpc.outbox import Outbox
+from ollama_chatd.rpc.protocol import ChatProtocol, chat_converter
+from ollama_chatd.rpc.session import Session
+
+logger = logging.getLogger(__name__)
+
+
+class ChatServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__(
+            "ollama-chatd",
+            __version__,
+            protocol_cls=ChatProtocol,
+            converter_factory=chat_converter,
+            text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental,
+        )
+        self.outbox: Outbox | None = None
+        self.stop_requested = asyncio.Event()
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        # A script may skip `initialize`; it then gets the defaults and the environment.
+        if self._session is None:
+            self._session = Session(self, InitializationOptions())
+        return self._session
+
+    def open_session(self, params: lsp.InitializeParams) -> None:
+        try:
+            self._session = Session(self, parse_initialization_options(params.initialization_options))
+        except ValueError as error:
+            raise invalid_params(f"initialize: {error}", "initializationOptions") from None
+        if params.process_id is not None:
+            watch_parent(params.process_id, self.stop_requested.set)
+
+    def report_server_error(self, error: Exception, source: object) -> None:
+        # pygls' default tells the client through window/showMessage, which recurses
+        # when stdout is already closed; the log is the right place.
+        if isinstance(error, JsonRpcException):
+            logger.info("answered with an error: %s", error)  # the client was told
+        else:
+            logger.error("internal error (%s): %s", getattr(source, "__name__", source), error)
+
+    async def close(self) -> None:
+        """Stop every running turn (keeping what was streamed) and release resources."""
+        running = [f for f in self.protocol._request_futures.values() if isinstance(f, asyncio.Future)]
+        for future in running:
+            future.cancel()
+        if running:
+            await asyncio.wait(running, timeout=2.0)
+        if self._session is not None:
+            await self._session.close()
+
+
+def create_server() -> ChatServer:
+    server = ChatServer()
+
+    @server.feature(lsp.INITIALIZE)
+    def initialize(ls: ChatServer, params: lsp.InitializeParams) -> None:
+        ls.open_session(params)
+
+    @server.feature(messages.CHAT_START)
+    async def chat_start(ls: ChatServer, params: messages.ChatStartParams) -> messages.ChatStartResult:
+        return await ls.session.start_chat(params)
+
+    @server.feature(messages.CHAT_CANCEL)
+    def chat_cancel(ls: ChatServer, params: messages.ChatCancelParams) -> messages.ChatCancelResult:
+        return messages.ChatCancelResult(cancelled=ls.session.cancel_chat(params.chat_id))
+
+    return server

@@ -1,0 +1,105 @@
+"""One editor session: settings, the Ollama client and the engine, spoken to in
+wire types. Turns engine events into notifications and engine failures into
+JSON-RPC errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ollama_chatd.config import InitializationOptions, Settings
+from ollama_chatd.engine.engine import ChatEngine, TurnRequest, TurnResult
+from ollama_chatd.engine.events import TextDelta, ToolCallUpdate, TurnEvent
+from ollama_chatd.ollama import OllamaClient
+from ollama_chatd.rpc import messages
+from ollama_chatd.rpc.editor import ClientApprover, EditorApplier, editor_workspace
+from ollama_chatd.rpc.errors import to_rpc_error
+from ollama_chatd.rpc.outbox import TokenStream
+from ollama_chatd.tools.runner import WorkspaceTools
+
+if TYPE_CHECKING:
+    from ollama_chatd.rpc.server import ChatServer
+
+logger = logging.getLogger(__name__)
+
+
+class Session:
+    def __init__(self, server: ChatServer, options: InitializationOptions):
+        self._server = server
+        self.settings = Settings.resolve(options)
+        logger.info("Ollama at %s (from %s)", self.settings.host.url, self.settings.host.source)
+        self.backend = OllamaClient(self.settings.host.url)
+        tools = WorkspaceTools(
+            lambda: editor_workspace(server),
+            ClientApprover(server),
+            EditorApplier(server),
+            auto_approve=self.settings.auto_approve,
+        )
+        self.engine = ChatEngine(
+            self.backend,
+            default_model=self.settings.default_model,
+            tools=tools,
+            max_tool_rounds=self.settings.max_tool_rounds,
+        )
+
+    async def start_chat(self, params: messages.ChatStartParams) -> messages.ChatStartResult:
+        request = TurnRequest(
+            chat_id=params.chat_id,
+            prompt=params.prompt,
+            model=params.model,
+            system=params.system,
+            think=params.think,
+            options=params.options,
+        )
+        try:
+            result = await self.engine.run_turn(request, _Notifier(self._server, params.chat_id))
+        except Exception as error:
+            raise to_rpc_error(error) from error
+        return _to_wire(result)
+
+    def cancel_chat(self, chat_id: str) -> bool:
+        return self.engine.cancel(chat_id)
+
+    async def close(self) -> None:
+        await self.backend.aclose()
+
+
+class _Notifier:
+    """The engine's event sink for one turn: events become notifications."""
+
+    def __init__(self, server: ChatServer, chat_id: str):
+        self._server = server
+        self._chat_id = chat_id
+        self._tokens = TokenStream(chat_id)
+
+    def __call__(self, event: TurnEvent) -> None:
+        if isinstance(event, TextDelta):
+            assert self._server.outbox is not None
+            self._server.outbox.send_token(self._tokens, event.kind, event.text)
+        elif isinstance(event, ToolCallUpdate):
+            self._server.protocol.notify(
+                messages.CHAT_TOOL_CALL,
+                messages.ToolCallParams(
+                    chat_id=self._chat_id,
+                    call_id=event.call_id,
+                    name=event.name,
+                    arguments=event.arguments,
+                    status=event.status,
+                    output=event.output,
+                    error=event.error,
+                ),
+            )
+
+
+def _to_wire(result: TurnResult) -> messages.ChatStartResult:
+    return messages.ChatStartResult(
+        chat_id=result.chat_id,
+        stop_reason=result.stop_reason,
+        message=messages.AssistantMessage(role="assistant", content=result.content, thinking=result.thinking),
+        usage=messages.TurnUsage(
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+            total_duration_ms=result.usage.total_duration_ns / 1e6,
+        ),
+    )

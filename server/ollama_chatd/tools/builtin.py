@@ -1,0 +1,547 @@
+"""The tool functions. Each takes the workspace and checked arguments and returns
+the text the model reads (or a ProposedEdit for writes); failures are ToolError.
+
+They may take a while (search over a large tree), so callers run them in a
+worker thread; they hold no state between calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import regex
+
+from . import walk as walking
+from .edits import ProposedEdit
+from .globs import Glob, compile_glob
+from .workspace import (
+    BinaryFileError,
+    FileTooLargeError,
+    ToolError,
+    Workspace,
+)
+
+Args = dict[str, Any]
+
+READ_MAX_LINES = 2000
+READ_MAX_BYTES = 256 * 1024
+LIST_DEFAULT_DEPTH = 2
+LIST_MAX_DEPTH = 5
+LIST_MAX_ENTRIES = 500
+LIST_COUNT_LIMIT = 100_000  # past this, "more than N" is precise enough
+SEARCH_DEFAULT_RESULTS = 100
+SEARCH_MAX_RESULTS = 500
+SEARCH_MAX_FILE_BYTES = 2 * 1024 * 1024
+SEARCH_FILE_TIMEOUT = 1.0  # seconds one file may take: bounds catastrophic backtracking
+SEARCH_TIME_BUDGET = 10.0  # seconds for the whole search
+SEARCH_LINE_CHARS = 300
+FIND_MAX_RESULTS = 500
+EDIT_SIMILAR_LINES = 8
+
+
+# -- read_file ---------------------------------------------------------------
+
+
+def read_file(ws: Workspace, args: Args) -> str:
+    path = ws.resolve(args["path"])
+    shown = ws.display(path)
+    lines = split_lines(ws.read_text(path))
+    if not lines:
+        return f"({shown} is empty)"
+    start = args.get("start_line") or 1
+    wanted_end = args.get("end_line") or len(lines)
+    end = min(wanted_end, len(lines))  # reading "up to line 500" of a shorter file is fine
+    _check_line_range(start, end, len(lines), shown)
+    excerpt = _numbered_excerpt(lines, start, end)
+    if wanted_end > end:
+        excerpt += f"(end_line {wanted_end} is past the end: {shown} has {_lines_count(len(lines))})"
+    return excerpt
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines as an editor numbers them: split on "\\n" only, "\\r" dropped."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the final newline does not start another line
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _check_line_range(start: int, end: int, total: int, shown: str) -> None:
+    if start < 1 or start > total:
+        raise ToolError(
+            f"start_line {start} is out of range: {shown} has {_lines_count(total)} (1-{total})"
+        )
+    if end < start:
+        raise ToolError(f"end_line {end} is before start_line {start}; {shown} has {_lines_count(total)}")
+
+
+def _lines_count(total: int) -> str:
+    return "1 line" if total == 1 else f"{total} lines"
+
+
+def _numbered_excerpt(lines: list[str], start: int, end: int) -> str:
+    out: list[str] = []
+    size = 0
+    last = start - 1
+    for number in range(start, min(end, start + READ_MAX_LINES - 1) + 1):
+        row = f"{number:>6}\t{lines[number - 1]}\n"
+        if size + len(row.encode()) > READ_MAX_BYTES:
+            if not out:  # a single line over the budget: show its beginning
+                out.append(_trim_to_bytes(row, READ_MAX_BYTES) + " [line truncated]\n")
+                last = number
+            break
+        out.append(row)
+        size += len(row.encode())
+        last = number
+    return "".join(out) + _read_footer(start, last, end, len(lines))
+
+
+def _trim_to_bytes(text: str, limit: int) -> str:
+    return text.encode()[:limit].decode("utf-8", "ignore").rstrip("\n")
+
+
+def _read_footer(start: int, last: int, end: int, total: int) -> str:
+    if last < end:
+        return (
+            f"... (showing lines {start}-{last} of {total}; output is capped at "
+            f"{READ_MAX_LINES} lines / {READ_MAX_BYTES // 1024} KiB; call read_file "
+            f"with start_line={last + 1} to read the rest)"
+        )
+    if start > 1 or end < total:
+        return f"(lines {start}-{end} of {total})"
+    return ""
+
+
+# -- list_directory ----------------------------------------------------------
+
+
+def list_directory(ws: Workspace, args: Args) -> str:
+    depth = min(max(args.get("depth") or LIST_DEFAULT_DEPTH, 1), LIST_MAX_DEPTH)
+    plans = _walk_plans(ws, args.get("path"))
+    shown: list[str] = []
+    left_out = 0
+    for entry in _entries_with_folder_roots(ws, plans, depth):
+        if len(shown) < LIST_MAX_ENTRIES:
+            shown.append(entry)
+        else:
+            left_out += 1
+            if left_out >= LIST_COUNT_LIMIT:
+                break
+    return _listing_text(ws, plans, shown, left_out)
+
+
+def _entries_with_folder_roots(ws: Workspace, plans: list[walking.Walk], depth: int) -> Iterator[str]:
+    for plan in plans:
+        if len(plans) > 1:  # the whole workspace of several folders: show each root
+            yield ws.display(plan.start) + "/"
+        for entry in walking.walk(ws, plan, max_depth=depth):
+            yield entry.display + "/" if entry.is_dir else entry.display
+
+
+def _listing_text(ws: Workspace, plans: list[walking.Walk], shown: list[str], left_out: int) -> str:
+    notes = [_ignored_note(ws, plan) for plan in plans if plan.start_was_ignored]
+    if not shown:
+        notes.insert(0, "(empty directory)")
+    if left_out:
+        more = f"more than {left_out}" if left_out >= LIST_COUNT_LIMIT else str(left_out)
+        notes.append(
+            f"... {more} more entries not shown (the listing is capped at "
+            f"{LIST_MAX_ENTRIES}); list a subfolder with path=... or use a smaller depth"
+        )
+    return "\n".join(shown + notes)
+
+
+def _ignored_note(ws: Workspace, plan: walking.Walk) -> str:
+    return f"(note: {ws.display(plan.start)} is ignored by .gitignore; shown because you asked for it)"
+
+
+def _walk_plans(ws: Workspace, user_path: str | None) -> list[walking.Walk]:
+    """Where to walk: the named directory, or every workspace folder when no path is given."""
+    if _names_whole_workspace(user_path):
+        return [walking.plan_walk(ws, folder.path) for folder in ws.folders]
+    path = ws.resolve(user_path)
+    if not os.path.isdir(path):
+        _raise_not_a_directory(ws, path)
+    return [walking.plan_walk(ws, path)]
+
+
+def _names_whole_workspace(user_path: str | None) -> bool:
+    return user_path in (None, "", ".", "./")
+
+
+def _raise_not_a_directory(ws: Workspace, path: Path) -> None:
+    shown = ws.display(path)
+    if os.path.lexists(path):
+        raise ToolError(f"{shown!r} is a file, not a directory; use read_file to read it")
+    raise ToolError(f"{shown!r} does not exist; use list_directory without a path to see the workspace")
+
+
+# -- search_text -------------------------------------------------------------
+
+
+class _SearchStats:
+    """What a search skipped or could not finish, reported under the results."""
+
+    def __init__(self, budget: float):
+        self.deadline = time.monotonic() + budget
+        self.binary = 0
+        self.too_large = 0
+        self.timed_out: list[str] = []
+        self.out_of_time = False
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def notes(self) -> list[str]:
+        notes = []
+        skipped = [f"{self.binary} binary file(s)"] if self.binary else []
+        if self.too_large:
+            skipped.append(f"{self.too_large} file(s) over {SEARCH_MAX_FILE_BYTES // (1024 * 1024)} MiB")
+        if skipped:
+            notes.append(f"(skipped {' and '.join(skipped)})")
+        if self.timed_out:
+            names = ", ".join(self.timed_out[:5]) + (", ..." if len(self.timed_out) > 5 else "")
+            notes.append(
+                f"(the pattern took too long on {len(self.timed_out)} file(s) and they were "
+                f"not fully searched: {names}; the pattern probably backtracks "
+                f"catastrophically, e.g. nested quantifiers like (a+)+; simplify it)"
+            )
+        if self.out_of_time:
+            notes.append(
+                f"(the search stopped after its {SEARCH_TIME_BUDGET:g} s budget, so results are "
+                f"incomplete; narrow it with path=... or glob=...)"
+            )
+        return notes
+
+
+def search_text(ws: Workspace, args: Args) -> str:
+    pattern = _compile_pattern(args["pattern"])
+    glob = compile_glob(args["glob"]) if args.get("glob") else None
+    limit = min(max(args.get("max_results") or SEARCH_DEFAULT_RESULTS, 1), SEARCH_MAX_RESULTS)
+    stats = _SearchStats(SEARCH_TIME_BUDGET)
+    results: list[str] = []
+    # closing(): stopping early must close the walk's directory fds now, not at GC.
+    with contextlib.closing(_files_to_search(ws, args.get("path"), glob)) as files:
+        for path, shown in files:
+            if stats.remaining() <= 0:
+                stats.out_of_time = True
+                break
+            text = _text_to_search(ws, path, stats)
+            if text is not None:
+                results.extend(_matching_lines(pattern, text, shown, stats, limit + 1 - len(results)))
+            if len(results) > limit:
+                break
+    return _search_text_output(args, results, limit, stats)
+
+
+def _compile_pattern(pattern: str) -> regex.Pattern[str]:
+    if pattern == "":
+        raise ToolError("pattern is empty; give a regular expression such as 'def main' or 'TODO|FIXME'")
+    try:
+        return regex.compile(pattern, regex.MULTILINE)
+    except regex.error as e:
+        raise ToolError(
+            f"invalid regular expression {pattern!r}: {e}. Escape special characters "
+            f"like ( [ . * + ? with a backslash to match them literally"
+        ) from None
+
+
+def _files_to_search(ws: Workspace, user_path: str | None, glob: Glob | None) -> Iterator[tuple[Path, str]]:
+    if _names_whole_workspace(user_path):
+        plans = [walking.plan_walk(ws, folder.path) for folder in ws.folders]
+    else:
+        path = ws.resolve(user_path)
+        if not os.path.isdir(path):
+            # One named file: searched even if ignored, because it was asked for; a
+            # file that cannot be searched is an error here, not a skip.
+            ws.read_text(path, max_bytes=SEARCH_MAX_FILE_BYTES)
+            yield path, ws.display(path)
+            return
+        plans = [walking.plan_walk(ws, path)]
+    for plan in plans:
+        for entry in walking.walk(ws, plan):
+            if entry.is_file and (glob is None or glob.matches(entry.rel, entry.display)):
+                yield entry.path, entry.display
+
+
+def _text_to_search(ws: Workspace, path: Path, stats: _SearchStats) -> str | None:
+    try:
+        return ws.read_text(path, max_bytes=SEARCH_MAX_FILE_BYTES)
+    except BinaryFileError:
+        stats.binary += 1
+    except FileTooLargeError:
+        stats.too_large += 1
+    except ToolError:
+        pass  # vanished, unreadable or replaced since the walk saw it
+    return None
+
+
+def _matching_lines(
+    pattern: regex.Pattern[str], text: str, shown: str, stats: _SearchStats, limit: int
+) -> list[str]:
+    """`path:line: text` for each line where a match starts, at most `limit`."""
+    deadline = time.monotonic() + min(SEARCH_FILE_TIMEOUT, max(stats.remaining(), 0.01))
+    found: list[str] = []
+    position, line_number, line_start = 0, 1, 0
+    while len(found) < limit and position < len(text):
+        try:
+            # concurrent=True releases the GIL while matching: the daemon's event loop
+            # keeps serving (and can cancel) while a worker thread searches.
+            match = pattern.search(
+                text, position, timeout=max(deadline - time.monotonic(), 0.001), concurrent=True
+            )
+        except TimeoutError:
+            stats.timed_out.append(shown)
+            break
+        if match is None or _past_last_line(text, match.start()):
+            break
+        line_number += text.count("\n", line_start, match.start())
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        line_end = _line_end(text, match.start())
+        found.append(f"{shown}:{line_number}: {_trim_line(text[line_start:line_end], match.start() - line_start)}")
+        position = line_end + 1  # one result per line: go on at the next line
+    return found
+
+
+def _past_last_line(text: str, position: int) -> bool:
+    """An empty match after the final newline (like '^$') is on no line of the file."""
+    return position == len(text) and (not text or text.endswith("\n"))
+
+
+def _line_end(text: str, position: int) -> int:
+    end = text.find("\n", position)
+    return len(text) if end == -1 else end
+
+
+def _trim_line(line: str, match_column: int) -> str:
+    """The line, cut to a window around the match when it is long."""
+    line = line.rstrip("\r")
+    if len(line) <= SEARCH_LINE_CHARS:
+        return line
+    start = max(0, min(match_column - SEARCH_LINE_CHARS // 3, len(line) - SEARCH_LINE_CHARS))
+    head = "..." if start > 0 else ""
+    tail = "..." if start + SEARCH_LINE_CHARS < len(line) else ""
+    return head + line[start : start + SEARCH_LINE_CHARS] + tail
+
+
+def _search_text_output(args: Args, results: list[str], limit: int, stats: _SearchStats) -> str:
+    lines = results[:limit]
+    if not lines:
+        where = f" in {args['path']}" if args.get("path") else ""
+        where += f" (files matching {args['glob']!r})" if args.get("glob") else ""
+        lines.append(f"no matches for {args['pattern']!r}{where}")
+    if len(results) > limit:
+        lines.append(
+            f"(results capped at {limit}; there are more. Narrow the search with path=..., "
+            f"glob=... or a more specific pattern, or raise max_results up to {SEARCH_MAX_RESULTS})"
+        )
+    return "\n".join(lines + stats.notes())
+
+
+# -- find_files --------------------------------------------------------------
+
+
+def find_files(ws: Workspace, args: Args) -> str:
+    glob = compile_glob(args["glob"])
+    matches: list[str] = []
+    total = 0
+    for entry in _walk_for_glob(ws, glob):
+        if entry.is_dir or not glob.directories_only:
+            if glob.matches(entry.rel, entry.display):
+                total += 1
+                if len(matches) < FIND_MAX_RESULTS:
+                    matches.append(entry.display + "/" if entry.is_dir else entry.display)
+    matches.sort()
+    if not matches:
+        return f"no files match {args['glob']!r}" + _glob_hint(glob)
+    if total > len(matches):
+        matches.append(
+            f"... {total - len(matches)} more not shown (capped at {FIND_MAX_RESULTS}); "
+            f"use a more specific glob such as 'src/**/*.py'"
+        )
+    return "\n".join(matches)
+
+
+def _walk_for_glob(ws: Workspace, glob: Glob) -> Iterable[walking.Entry]:
+    """Walk only below the glob's literal directory ("src" for "src/**/*.ts") when it exists."""
+    prefix = glob.literal_prefix
+    if prefix and len(ws.folders) == 1:  # with several, "src/x" may match in every folder
+        try:
+            start = ws.resolve(prefix)
+        except ToolError:
+            start = None
+        if start is not None and os.path.isdir(start):
+            return walking.walk(ws, walking.plan_walk(ws, start))
+    return (entry for plan in _walk_plans(ws, None) for entry in walking.walk(ws, plan))
+
+
+def _glob_hint(glob: Glob) -> str:
+    if "/" in glob.text.strip("/") and "**" not in glob.text:
+        return "; note that '*' does not cross '/': use '**/' to match any depth, as in 'src/**/*.py'"
+    return ""
+
+
+# -- write_file --------------------------------------------------------------
+
+
+def write_file(ws: Workspace, args: Args) -> ProposedEdit:
+    path = ws.resolve(args["path"], write=True)
+    shown = ws.display(path)
+    old_text = _current_text(ws, path, shown)
+    if old_text == args["content"]:
+        raise ToolError(f"{shown} already has exactly this content; nothing to change")
+    return ProposedEdit(path, shown, old_text, args["content"])
+
+
+def _current_text(ws: Workspace, path: Path, shown: str) -> str | None:
+    """The text a write replaces (the editor's buffer if open), None for a new file."""
+    if not os.path.lexists(path):
+        _check_parents_are_directories(ws, path, shown)
+        return None
+    if os.path.isdir(path):
+        raise ToolError(f"{shown!r} is a directory; give the path of a file inside it")
+    try:
+        return ws.read_text(path)
+    except BinaryFileError:
+        raise ToolError(f"{shown!r} is a binary file; write_file only replaces text files") from None
+
+
+def _check_parents_are_directories(ws: Workspace, path: Path, shown: str) -> None:
+    for parent in path.parents:
+        if ws.folder_of(parent) is None:
+            return
+        if os.path.lexists(parent) and not os.path.isdir(parent):
+            raise ToolError(f"cannot create {shown!r}: {ws.display(parent)!r} is a file, not a directory")
+
+
+# -- edit_file ---------------------------------------------------------------
+
+
+def edit_file(ws: Workspace, args: Args) -> ProposedEdit:
+    path = ws.resolve(args["path"], write=True)
+    shown = ws.display(path)
+    old, new = args["old_text"], args["new_text"]
+    if old == "":
+        raise ToolError("old_text is empty; copy the exact text to replace from read_file (use write_file to create a file)")
+    if old == new:
+        raise ToolError("old_text and new_text are identical; nothing would change")
+    text = _text_to_edit(ws, path, shown)
+    old, new = _match_line_endings(text, old, new)
+    starts = _occurrences(text, old)
+    if not starts:
+        raise ToolError(_no_match_message(text, old, shown))
+    if len(starts) > 1:
+        raise ToolError(_ambiguous_message(text, starts, shown))
+    index = starts[0]
+    return ProposedEdit(path, shown, text, text[:index] + new + text[index + len(old) :])
+
+
+def _match_line_endings(text: str, old: str, new: str) -> tuple[str, str]:
+    """Models write "\n"; a file with Windows line endings keeps them (and vice versa)."""
+    if "\r\n" in text and "\r\n" not in old:
+        return old.replace("\n", "\r\n"), new.replace("\n", "\r\n")
+    if "\r\n" not in text and "\r\n" in old:
+        return old.replace("\r\n", "\n"), new.replace("\r\n", "\n")
+    return old, new
+
+
+def _text_to_edit(ws: Workspace, path: Path, shown: str) -> str:
+    try:
+        return ws.read_text(path)
+    except BinaryFileError:
+        raise ToolError(f"{shown!r} is a binary file; edit_file only changes text files") from None
+    except ToolError as e:
+        if not os.path.lexists(path):
+            raise ToolError(f"{shown!r} does not exist; use write_file to create a new file") from None
+        raise e
+
+
+def _occurrences(text: str, needle: str) -> list[int]:
+    """Start offsets of every occurrence, overlapping ones included (they are ambiguous too)."""
+    starts = []
+    index = text.find(needle)
+    while index != -1:
+        starts.append(index)
+        index = text.find(needle, index + 1)
+    return starts
+
+
+def _ambiguous_message(text: str, starts: list[int], shown: str) -> str:
+    lines = sorted({text.count("\n", 0, start) + 1 for start in starts})
+    listed = ", ".join(map(str, lines[:20])) + (", ..." if len(lines) > 20 else "")
+    return (
+        f"old_text occurs {len(starts)} times in {shown} (at lines {listed}); it must match "
+        f"exactly once. Include more surrounding lines in old_text (and new_text) to make it unique"
+    )
+
+
+_LINE_NUMBER_PREFIX = re.compile(r"^\s*\d+\t", re.MULTILINE)
+
+
+def _no_match_message(text: str, old: str, shown: str) -> str:
+    message = f"old_text was not found in {shown}."
+    if _LINE_NUMBER_PREFIX.search(old):
+        message += " It seems to contain the line numbers read_file shows; leave them out."
+    file_lines = split_lines(text)
+    old_lines = split_lines(old) or [old]
+    whitespace_match = _match_ignoring_whitespace(file_lines, old_lines)
+    if whitespace_match is not None:
+        first = whitespace_match + 1
+        return (
+            f"{message} It matches lines {first}-{first + len(old_lines) - 1} except for "
+            f"whitespace (indentation, tabs or trailing spaces); copy those lines exactly:\n"
+            + _numbered(file_lines, whitespace_match, len(old_lines))
+        )
+    start = _most_similar_start(file_lines, old_lines)
+    if start is None:
+        return f"{message} Read the file with read_file and copy the text exactly."
+    return (
+        f"{message} The most similar text is at line {start + 1}:\n"
+        + _numbered(file_lines, start, min(len(old_lines), EDIT_SIMILAR_LINES))
+        + "\nCopy the text exactly as read_file shows it (without line numbers), "
+        "including indentation."
+    )
+
+
+def _match_ignoring_whitespace(file_lines: list[str], old_lines: list[str]) -> int | None:
+    wanted = [_squash(line) for line in old_lines]
+    squashed = [_squash(line) for line in file_lines]
+    for start in range(len(file_lines) - len(wanted) + 1):
+        if squashed[start] == wanted[0] and squashed[start : start + len(wanted)] == wanted:
+            return start
+    return None
+
+
+def _squash(line: str) -> str:
+    return " ".join(line.split())
+
+
+def _most_similar_start(file_lines: list[str], old_lines: list[str]) -> int | None:
+    """The line where the block most like `old_lines` starts, judged by its first real line."""
+    probe = next((line.strip() for line in old_lines if line.strip()), "")
+    if not probe:
+        return None
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(probe)
+    best, best_ratio = None, 0.5  # below this the "similar" line would only mislead
+    for number, line in enumerate(file_lines):
+        matcher.set_seq1(line.strip())
+        if matcher.real_quick_ratio() > best_ratio and matcher.quick_ratio() > best_ratio:
+            ratio = matcher.ratio()
+            if ratio > best_ratio:
+                best, best_ratio = number, ratio
+    if best is None:
+        return None
+    offset = next(i for i, line in enumerate(old_lines) if line.strip())
+    return max(best - offset, 0)
+
+
+def _numbered(lines: list[str], start: int, count: int) -> str:
+    return "\n".join(f"{n + 1:>6}\t{lines[n]}" for n in range(start, min(start + count, len(lines))))

@@ -1,0 +1,205 @@
+"""Changes the model proposes, and writing them to disk atomically.
+
+A write tool never touches the disk itself: it returns a `ProposedEdit`, the
+caller asks the user (showing `diff`), then either hands the edit to the editor
+or calls `apply_to_disk`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import errno
+import os
+import secrets
+import stat
+from pathlib import Path
+
+import attrs
+
+from .workspace import BinaryFileError, ToolError, Workspace, decode_text
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@attrs.frozen
+class ProposedEdit:
+    path: Path  # resolved target
+    display_path: str
+    old_text: str | None  # None: the file does not exist yet (create)
+    new_text: str
+
+    @property
+    def diff(self) -> str:
+        """A unified diff with a/ b/ display paths, for the permission prompt."""
+        return unified_diff(self.old_text, self.new_text, self.display_path)
+
+
+def unified_diff(old_text: str | None, new_text: str, display_path: str) -> str:
+    from_file = "/dev/null" if old_text is None else f"a/{display_path}"
+    to_file = f"b/{display_path}"
+    lines = difflib.unified_diff(_lines(old_text or ""), _lines(new_text), from_file, to_file)
+    # Like git, mark a last line without newline instead of gluing it to the next.
+    out = [line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines]
+    if not out and old_text is None:  # creating an empty file: difflib prints nothing
+        out = [f"--- {from_file}\n", f"+++ {to_file}\n"]
+    return "".join(out)
+
+
+def _lines(text: str) -> list[str]:
+    """Lines with their "\\n" (not str.splitlines, which also splits on \\f, \\x1c...)."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def apply_to_disk(ws: Workspace, edit: ProposedEdit) -> None:
+    """Write the edit: temp file in the same directory, fsync, rename over the target.
+
+    Refuses (ToolError) when the path no longer resolves to the same place, or the
+    file on disk is no longer what the edit was based on (changed, created or
+    deleted meanwhile, or the editor's buffer held unsaved text). Keeps the mode of
+    an existing file. On any failure the target is untouched and no temp file stays.
+    """
+    shown = edit.display_path
+    if ws.resolve(shown, write=True) != edit.path:
+        raise ToolError(
+            f"{shown!r} now leads to a different file than when the change was "
+            f"proposed (a symbolic link changed); read it again and redo the change"
+        )
+    dir_fd = _open_parent_directory(ws, edit, create=edit.old_text is None)
+    try:
+        existing_mode = _check_unchanged(ws, edit, dir_fd)
+        _replace_atomically(dir_fd, edit.path.name, edit.new_text.encode("utf-8"), existing_mode, shown)
+    finally:
+        os.close(dir_fd)
+
+
+def _open_parent_directory(ws: Workspace, edit: ProposedEdit, *, create: bool) -> int:
+    """An fd on the target's directory, reached component by component without
+    following any symlink, creating missing directories when creating a file."""
+    folder = ws.folder_of(edit.path)
+    assert folder is not None  # resolve() just confirmed it
+    fd = ws.open_directory(folder.path)
+    try:
+        for part in edit.path.parent.relative_to(folder.path).parts:
+            fd = _enter(fd, part, create=create, shown=edit.display_path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _enter(parent_fd: int, name: str, *, create: bool, shown: str) -> int:
+    """Open (maybe create) the directory `name` inside `parent_fd`; closes the parent."""
+    try:
+        if create:
+            try:
+                os.mkdir(name, 0o777, dir_fd=parent_fd)
+            except FileExistsError:
+                pass
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except OSError as e:
+        raise _directory_error(e, name, shown) from None
+    finally:
+        os.close(parent_fd)
+
+
+def _directory_error(error: OSError, name: str, shown: str) -> ToolError:
+    if error.errno == errno.ENOENT:
+        return ToolError(f"the directory {name!r} of {shown!r} was deleted after the change was proposed")
+    if error.errno == errno.ENOTDIR:
+        return ToolError(f"cannot write {shown!r}: {name!r} is a file, not a directory")
+    if error.errno == errno.ELOOP:
+        return ToolError(f"cannot write {shown!r}: {name!r} became a symbolic link; refusing to follow it")
+    return ToolError(f"cannot write {shown!r}: {error.strerror or error}; the file was not changed")
+
+
+def _check_unchanged(ws: Workspace, edit: ProposedEdit, dir_fd: int) -> os.stat_result | None:
+    """The stat of the current file (None if absent), after checking it is what the edit expects."""
+    shown = edit.display_path
+    try:
+        current = os.stat(edit.path.name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        if edit.old_text is not None:
+            raise ToolError(f"{shown!r} was deleted after the change was proposed; the change was not made") from None
+        return None
+    if edit.old_text is None:
+        raise ToolError(
+            f"{shown!r} was created by someone else after the change was proposed; read it "
+            f"and propose the change again"
+        )
+    if stat.S_ISDIR(current.st_mode):
+        raise ToolError(f"{shown!r} is a directory now; the change was not made")
+    if not stat.S_ISREG(current.st_mode):
+        raise ToolError(f"{shown!r} is no longer a regular file; the change was not made")
+    if _disk_text(ws, edit) != edit.old_text:
+        raise ToolError(
+            f"{shown!r} on disk differs from the text the change was based on (it changed "
+            f"meanwhile, or the editor holds unsaved changes); read it again and redo the change"
+        )
+    return current
+
+
+def _disk_text(ws: Workspace, edit: ProposedEdit) -> str | None:
+    try:
+        return decode_text(ws.read_bytes(edit.path), edit.display_path)
+    except BinaryFileError:
+        return None
+
+
+def _replace_atomically(
+    dir_fd: int, name: str, data: bytes, existing: os.stat_result | None, shown: str
+) -> None:
+    temp_name = f".ollama-chatd-{secrets.token_hex(6)}.tmp"  # short: `name` may be 255 bytes
+    try:
+        # A new file gets 0o666 minus the umask, as any editor would create it.
+        fd = os.open(temp_name, _NEW_FILE_FLAGS, 0o600 if existing else 0o666, dir_fd=dir_fd)
+    except OSError as e:
+        raise ToolError(f"cannot write {shown!r}: {e.strerror or e}; the file was not changed") from None
+    try:
+        try:
+            _write_all(fd, data)
+            if existing is not None:
+                _keep_metadata(fd, existing)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp_name, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException as e:
+        _remove_quietly(temp_name, dir_fd)
+        if isinstance(e, OSError):
+            raise ToolError(f"cannot write {shown!r}: {e.strerror or e}; the file was not changed") from None
+        raise
+    _fsync_quietly(dir_fd)  # make the rename itself durable
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _keep_metadata(fd: int, existing: os.stat_result) -> None:
+    os.fchmod(fd, stat.S_IMODE(existing.st_mode))
+    if (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
+        try:
+            os.fchown(fd, existing.st_uid, existing.st_gid)
+        except OSError:
+            pass  # only root may give a file away; the content still lands
+
+
+def _remove_quietly(name: str, dir_fd: int) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError:
+        pass
+
+
+def _fsync_quietly(dir_fd: int) -> None:
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory; the data is already safe

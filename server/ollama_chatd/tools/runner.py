@@ -1,0 +1,121 @@
+"""Running the model's tool calls: reads at once, changes only once the user allows.
+
+This is the engine's `ToolRunner`. How permission is asked and how an allowed
+change lands (through the editor, or on disk) are the front-end's business,
+handed in as an `Approver` and an `EditApplier`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+from ollama_chatd import llm
+from ollama_chatd.engine.events import EventSink, ToolCallStatus, ToolCallUpdate
+from ollama_chatd.tools.edits import ProposedEdit
+from ollama_chatd.tools.registry import ToolDef, check_arguments, find_tool, tool_specs
+from ollama_chatd.tools.workspace import ToolError, Workspace
+
+Decision = Literal["allow", "allow_always", "deny"]
+PREVIEW_CHARS = 2000
+
+
+class Approver(Protocol):
+    async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
+        """Ask the user; raise ToolError when there is no way to ask."""
+        ...
+
+
+class EditApplier(Protocol):
+    async def apply(self, edit: ProposedEdit) -> None:
+        """Make the change; raise ToolError when it did not happen."""
+        ...
+
+
+class WorkspaceTools:
+    """`workspace` gives the editor's current folders and buffers at each call."""
+
+    def __init__(
+        self,
+        workspace: Callable[[], Workspace],
+        approver: Approver,
+        applier: EditApplier,
+        auto_approve: frozenset[str] = frozenset(),
+    ):
+        self._workspace = workspace
+        self._approver = approver
+        self._applier = applier
+        self._allowed = set(auto_approve)
+
+    def specs(self) -> tuple[llm.ToolSpec, ...]:
+        return tool_specs()
+
+    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
+        report = _Reporter(call_id, call, emit)
+        report("pending")
+        try:
+            tool = _known_tool(call.name)
+            arguments = check_arguments(tool, call.arguments)
+            if not tool.writes:
+                report("running")
+                output = await asyncio.to_thread(tool.run, self._workspace(), arguments)
+                report("completed", output=output[:PREVIEW_CHARS])
+                return output
+            edit = await asyncio.to_thread(tool.run, self._workspace(), arguments)
+            assert isinstance(edit, ProposedEdit)
+            if not await self._permitted(chat_id, call_id, call, tool, edit, report):
+                report("denied")
+                return f"The user did not allow this change to {edit.display_path}. Do not retry it; ask what they want instead."
+            report("running")
+            await self._applier.apply(edit)
+        except ToolError as error:
+            report("failed", error=str(error))
+            return f"Error: {error}"
+        except asyncio.CancelledError:
+            report("cancelled")
+            raise
+        summary = _summary(edit)
+        report("completed", output=summary)
+        return summary
+
+    def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
+        _Reporter(call_id, call, emit)("cancelled", error=why)
+        return f"Error: {why}"
+
+    async def _permitted(
+        self, chat_id: str, call_id: str, call: llm.ToolCall, tool: ToolDef, edit: ProposedEdit, report: _Reporter
+    ) -> bool:
+        if tool.name in self._allowed:
+            return True
+        report("awaiting_permission")
+        decision = await self._approver.ask(chat_id, call_id, call, edit)
+        if decision == "allow_always":
+            self._allowed.add(tool.name)
+        return decision != "deny"
+
+
+class _Reporter:
+    """Sends a call's status changes as `ToolCallUpdate` events."""
+
+    def __init__(self, call_id: str, call: llm.ToolCall, emit: EventSink):
+        self._call_id = call_id
+        self._call = call
+        self._emit = emit
+
+    def __call__(self, status: ToolCallStatus, *, output: str | None = None, error: str | None = None) -> None:
+        self._emit(ToolCallUpdate(self._call_id, self._call.name, self._call.arguments, status, output, error))
+
+
+def _known_tool(name: str) -> ToolDef:
+    tool = find_tool(name)
+    if tool is None:
+        available = ", ".join(spec.name for spec in tool_specs())
+        raise ToolError(f"there is no tool named '{name}'; the tools are: {available}")
+    return tool
+
+
+def _summary(edit: ProposedEdit) -> str:
+    verb = "Created" if edit.old_text is None else "Updated"
+    lines = edit.new_text.count("\n") + (not edit.new_text.endswith("\n") and bool(edit.new_text))
+    return f"{verb} {edit.display_path} ({lines} lines)."

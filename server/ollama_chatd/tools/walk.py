@@ -1,0 +1,190 @@
+"""Walking the workspace as git sees it: `.gitignore` respected, `.git/` hidden.
+
+The walk goes directory by directory through file descriptors opened with
+O_NOFOLLOW relative to their parent, so a directory swapped for a symlink while
+we walk cannot lead it outside. Symlinks are listed but never followed. Ignored
+directories are pruned, not walked and filtered, which is what keeps a
+`node_modules/` from costing anything.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pathspec
+
+from .workspace import Folder, ToolError, Workspace, display_join
+
+MAX_WALK_DEPTH = 64
+GITIGNORE_MAX_BYTES = 1024 * 1024
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+@attrs.frozen
+class IgnoreRules:
+    """The .gitignore files in force in one directory, innermost first.
+
+    Each layer is (directory relative to the folder root, spec); git lets a deeper
+    .gitignore override a shallower one, so the first layer with an opinion wins.
+    """
+
+    layers: tuple[tuple[str, pathspec.GitIgnoreSpec], ...] = ()
+
+    def with_gitignore(self, base_rel: str, text: str) -> IgnoreRules:
+        spec = _parse_gitignore(text)
+        if not any(p.include is not None for p in spec.patterns):
+            return self
+        return IgnoreRules(((base_rel, spec), *self.layers))
+
+    def ignores(self, rel: str, is_dir: bool) -> bool:
+        for base, spec in self.layers:
+            inner = rel[len(base) + 1 :] if base else rel
+            verdict = spec.check_file(inner + "/" if is_dir else inner).include
+            if verdict is not None:
+                return verdict
+        return False
+
+
+def _parse_gitignore(text: str) -> pathspec.GitIgnoreSpec:
+    lines = text.splitlines()
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except Exception:
+        # git skips a malformed line; so do we, rather than dropping the whole file.
+        return pathspec.GitIgnoreSpec.from_lines([line for line in lines if _valid_pattern(line)])
+
+
+def _valid_pattern(line: str) -> bool:
+    try:
+        pathspec.GitIgnoreSpec.from_lines([line])
+        return True
+    except Exception:
+        return False
+
+
+@attrs.frozen
+class Entry:
+    path: Path  # real path (nothing followed on the way)
+    rel: str  # relative to its workspace folder: "src/app.py"
+    display: str  # as the model writes it (folder name prefixed with several folders)
+    is_dir: bool  # a real directory; a symlink to one is not
+    is_file: bool  # a regular file; a symlink to one is not
+    depth: int  # 1 for the direct children of the start
+
+
+@attrs.frozen
+class Walk:
+    """Where a walk starts and which ignore rules apply there."""
+
+    start: Path
+    folder: Folder
+    rules: IgnoreRules | None  # None: the start itself is ignored and was asked for by name
+
+    @property
+    def start_was_ignored(self) -> bool:
+        return self.rules is None
+
+
+def plan_walk(ws: Workspace, start: Path) -> Walk:
+    """The rules in force at `start`, from the .gitignore files of its ancestors
+    (within its workspace folder: a folder is its own root, as in a repository)."""
+    folder = ws.folder_of(start)
+    if folder is None:
+        raise ToolError(f"{str(start)!r} is outside the workspace")
+    rules, rel, directory = IgnoreRules(), "", folder.path
+    for part in start.relative_to(folder.path).parts:
+        rules = _load_gitignore(ws, rules, directory, rel)
+        rel, directory = (f"{rel}/{part}" if rel else part), directory / part
+        if part == ".git" or rules.ignores(rel, is_dir=True):
+            return Walk(start, folder, None)
+    return Walk(start, folder, rules)  # the walk itself loads the start's own .gitignore
+
+
+def walk(ws: Workspace, plan: Walk, *, max_depth: int = MAX_WALK_DEPTH) -> Iterator[Entry]:
+    """Entries under `plan.start` in sorted pre-order, ignored ones pruned."""
+    rel = plan.start.relative_to(plan.folder.path).as_posix()
+    rel = "" if rel == "." else rel
+    fd = ws.open_directory(plan.start)
+    try:
+        yield from _walk_directory(
+            ws, fd, plan.start, rel, ws.display(plan.start), plan.rules, 1, max_depth
+        )
+    finally:
+        os.close(fd)
+
+
+def _walk_directory(
+    ws: Workspace,
+    fd: int,
+    path: Path,
+    rel: str,
+    display: str,
+    rules: IgnoreRules | None,
+    depth: int,
+    max_depth: int,
+) -> Iterator[Entry]:
+    try:
+        with os.scandir(fd) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+    except OSError:
+        return  # vanished or unreadable directory: nothing to show
+    if rules is not None and any(e.name == ".gitignore" and _is_file(e) for e in entries):
+        rules = _load_gitignore(ws, rules, path, rel)
+    for entry in entries:
+        if entry.name == ".git":
+            continue  # git's internals are never listed nor searched
+        is_dir = _is_dir(entry)
+        child_rel = f"{rel}/{entry.name}" if rel else entry.name
+        if rules is not None and rules.ignores(child_rel, is_dir):
+            continue
+        child = Entry(
+            path / entry.name,
+            child_rel,
+            display_join(display, entry.name),
+            is_dir,
+            not is_dir and _is_file(entry),
+            depth,
+        )
+        yield child
+        if is_dir and depth < max_depth:
+            yield from _descend(ws, fd, child, rules, max_depth)
+
+
+def _descend(
+    ws: Workspace, parent_fd: int, child: Entry, rules: IgnoreRules | None, max_depth: int
+) -> Iterator[Entry]:
+    try:
+        fd = os.open(child.path.name, _DIR_FLAGS, dir_fd=parent_fd)
+    except OSError:
+        return  # replaced by a symlink or removed meanwhile: skip it
+    try:
+        yield from _walk_directory(
+            ws, fd, child.path, child.rel, child.display, rules, child.depth + 1, max_depth
+        )
+    finally:
+        os.close(fd)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _load_gitignore(ws: Workspace, rules: IgnoreRules, directory: Path, rel: str) -> IgnoreRules:
+    try:
+        text = ws.read_text(directory / ".gitignore", max_bytes=GITIGNORE_MAX_BYTES)
+    except ToolError:
+        return rules  # absent or unreadable: no rules from it
+    return rules.with_gitignore(rel, text)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from fake_ollama import FakeOllama
+from harness import Daemon
+
+
+@pytest.fixture(scope="session")
+def fake_server():
+    with FakeOllama() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(fake_server: FakeOllama) -> FakeOllama:
+    fake_server.reset()
+    return fake_server
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """An address where nothing listens: connecting is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def spawn_daemon(fake: FakeOllama, tmp_path):
+    """Start daemons pointed at the fake Ollama; each must have kept stdout clean."""
+    daemons: list[Daemon] = []
+
+    async def spawn(*args: str, env: dict[str, str] | None = None) -> Daemon:
+        base_env = {"OLLAMA_HOST": fake.url, "OLLAMA_CHATD_MODEL": ""}
+        daemon = await Daemon.spawn(*args, env={**base_env, **(env or {})}, cwd=str(tmp_path))
+        daemons.append(daemon)
+        return daemon
+
+    yield spawn
+    for daemon in daemons:
+        daemon.kill()
+        await daemon.process.wait()
+        assert not daemon.stdout_violations, daemon.stdout_violations
+
+
+@pytest.fixture
+async def daemon(spawn_daemon) -> Daemon:
+    daemon = await spawn_daemon()
+    await daemon.initialize({"model": "tiny"})
+    return daemon

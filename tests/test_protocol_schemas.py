@@ -1,0 +1,436 @@
+"""The wire contract's own checks: protocol/schemas/ and protocol/README.md agree.
+
+- every schema is a valid draft 2020-12 schema, named and described;
+- index.json and the schema files match one to one;
+- what the daemon emits is closed (additionalProperties: false), what the
+  client sends is open;
+- every ```json example in protocol/README.md carries a `<!-- schema: NAME -->`
+  marker and validates against that schema, and every schema has an example;
+- negative cases fail, and `validate_outgoing` routes messages correctly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, ValidationError
+
+import protocol_schemas as ps
+
+README = ps.SCHEMA_DIR.parent / "README.md"
+SCHEMA_FILES = sorted(p.name for p in ps.SCHEMA_DIR.glob("*.json") if p.name != "index.json")
+METHODS: dict[str, dict[str, str]] = ps.index()["methods"]
+
+
+def _file_to_method() -> dict[str, tuple[str, str]]:
+    """schema file name -> (method, "params" | "result")."""
+    out = {}
+    for method, entry in METHODS.items():
+        for part in ("params", "result"):
+            if part in entry:
+                out[entry[part]] = (method, part)
+    return out
+
+
+FILE_TO_METHOD = _file_to_method()
+
+
+def _emitted_by_daemon(file_name: str) -> bool:
+    if file_name == ps.index()["error"]:
+        return True
+    if file_name == ps.index()["initializationOptions"]:
+        return False
+    method, part = FILE_TO_METHOD[file_name]
+    sender = METHODS[method]["direction"]
+    # params travel with the request/notification; results travel the other way.
+    return (sender == "daemon-to-client") == (part == "params")
+
+
+def _subschemas(node: Any, path: str = "#") -> Iterator[tuple[str, dict]]:
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from _subschemas(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _subschemas(value, f"{path}/{i}")
+
+
+def _resolve(schema: dict, ref: str) -> dict:
+    node: Any = schema
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+# --------------------------------------------------------------------------
+# The schemas themselves
+
+
+@pytest.mark.parametrize("file_name", SCHEMA_FILES)
+def test_schema_is_valid_and_described(file_name: str) -> None:
+    schema = ps.schema(file_name)
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == f"urn:ollama-chatd:protocol:{file_name.removesuffix('.json')}"
+    assert schema["title"].strip()
+    assert schema["description"].strip()
+    assert schema["type"] == "object"
+    # Self-contained: only local references, so any language's validator can load one file.
+    for where, node in _subschemas(schema):
+        if "$ref" in node:
+            assert node["$ref"].startswith("#/"), f"{file_name} {where}: non-local $ref"
+
+
+def test_index_and_files_match() -> None:
+    idx = ps.index()
+    referenced = {f for entry in METHODS.values() for k, f in entry.items() if k in ("params", "result")}
+    referenced |= {idx["error"], idx["initializationOptions"]}
+    assert referenced == set(SCHEMA_FILES)
+    for method, entry in METHODS.items():
+        assert entry["type"] in ("request", "notification"), method
+        assert entry["direction"] in ("client-to-daemon", "daemon-to-client"), method
+        assert "params" in entry, method
+        assert ("result" in entry) == (entry["type"] == "request"), method
+
+
+@pytest.mark.parametrize("file_name", SCHEMA_FILES)
+def test_daemon_output_is_closed_client_input_is_open(file_name: str) -> None:
+    schema = ps.schema(file_name)
+    if _emitted_by_daemon(file_name):
+        for where, node in _subschemas(schema):
+            if "properties" in node and where.split("/")[-1] != "properties":
+                # An object shape (not an if/then fragment that only narrows a property).
+                is_fragment = "/if" in where or "/then" in where
+                if is_fragment or node.get("additionalProperties") is False:
+                    continue
+                # A discriminated base (error data): closed by the variant each `then` selects.
+                branches = node.get("allOf", [])
+                assert branches, f"{file_name} {where} is open"
+                for branch in branches:
+                    target = _resolve(schema, branch["then"]["$ref"])
+                    assert target.get("additionalProperties") is False, f"{file_name} {branch['then']} is open"
+    else:
+        assert "additionalProperties" not in schema, f"{file_name}: client input must tolerate unknown fields"
+
+
+def test_chat_id_is_the_same_everywhere() -> None:
+    def strip(node: dict) -> dict:
+        return {k: v for k, v in node.items() if k != "description"}
+
+    reference = strip(ps.schema("chat-start.params")["properties"]["chatId"])
+    assert reference == {"type": "string", "minLength": 1, "maxLength": 128}
+    seen = 0
+    for file_name in SCHEMA_FILES:
+        for where, node in _subschemas(ps.schema(file_name)):
+            if where.endswith("/properties") and "chatId" in node:
+                assert strip(node["chatId"]) == reference, f"{file_name} {where}"
+                seen += 1
+    assert seen >= 7
+
+
+# --------------------------------------------------------------------------
+# The README's examples
+
+FENCE = re.compile(r"^```json[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+MARKER = re.compile(r"<!--\s*schema:\s*([A-Za-z0-9_./-]+)\s*-->\s*\Z")
+
+
+def readme_examples() -> list[tuple[int, str | None, str]]:
+    """(line, schema name or None when unmarked, json text) for every ```json block."""
+    text = README.read_text(encoding="utf-8")
+    out = []
+    for m in FENCE.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        before = text[: m.start()].rstrip()
+        marker = MARKER.search(before)
+        out.append((line, marker.group(1) if marker else None, m.group(1)))
+    return out
+
+
+EXAMPLES = readme_examples()
+
+
+def _check_example(name: str, message: Any) -> None:
+    if name == "lsp":
+        ps.validate_envelope(message)
+        return
+    file_name = f"{name}.json"
+    assert file_name in SCHEMA_FILES, f"unknown schema {name!r}"
+    if not (isinstance(message, dict) and "jsonrpc" in message):
+        # A bare payload (not a whole message).
+        ps._validate(file_name, message)
+        return
+    ps.validate_envelope(message)
+    if file_name == ps.index()["error"]:
+        assert "error" in message, "an error example must be an error response"
+        ps.validate_error(message["error"])
+    elif file_name == ps.index()["initializationOptions"]:
+        assert message.get("method") == "initialize"
+        ps.validate_params("initialize", message["params"])
+        assert "initializationOptions" in message["params"]
+    else:
+        method, part = FILE_TO_METHOD[file_name]
+        if part == "params":
+            assert message.get("method") == method, f"a {name} example must be a {method} message"
+            expect_id = METHODS[method]["type"] == "request"
+            assert ("id" in message) == expect_id
+            ps.validate_params(method, message["params"])
+        else:
+            assert "result" in message, f"a {name} example must be a response with a result"
+            ps.validate_result(method, message["result"])
+
+
+@pytest.mark.parametrize(
+    ("line", "name", "body"), EXAMPLES, ids=[f"README:{line}:{name}" for line, name, _ in EXAMPLES]
+)
+def test_readme_example_validates(line: int, name: str | None, body: str) -> None:
+    assert name is not None, f"README.md line {line}: ```json block without a <!-- schema: ... --> marker"
+    message = json.loads(body)
+    _check_example(name, message)
+
+
+def test_readme_has_examples() -> None:
+    assert len(EXAMPLES) >= 30
+
+
+def test_every_schema_has_a_readme_example() -> None:
+    names = {name for _, name, _ in EXAMPLES}
+    missing = {f.removesuffix(".json") for f in SCHEMA_FILES} - names
+    assert not missing, f"schemas without an example in protocol/README.md: {sorted(missing)}"
+
+
+def test_readme_mentions_every_method_kind_and_code() -> None:
+    text = README.read_text(encoding="utf-8")
+    for method in METHODS:
+        assert f"`{method}`" in text, method
+    error = ps.schema("error")
+    for kind in error["$defs"]["data"]["properties"]["kind"]["enum"]:
+        assert f'"{kind}"' in text or f"`{kind}`" in text, kind
+    for code in error["properties"]["code"]["enum"]:
+        assert f"| {code} |" in text, code
+    for reason in ps.schema("chat-start.result")["properties"]["stopReason"]["enum"]:
+        assert f'"{reason}"' in text, reason
+    for status in ps.schema("chat-toolCall.params")["properties"]["status"]["enum"]:
+        assert f"`{status}`" in text or f'"{status}"' in text, status
+    for tool in ("read_file", "list_directory", "search_text", "find_files", "write_file", "edit_file"):
+        assert f"| `{tool}` |" in text, tool
+
+
+def test_a_bad_example_is_caught() -> None:
+    # The README check is only worth something if it can fail.
+    with pytest.raises(ValidationError):
+        _check_example(
+            "chat-token.params",
+            {"jsonrpc": "2.0", "method": "chat/token", "params": {"chatId": "c", "kind": "content", "text": "x"}},
+        )
+    with pytest.raises(AssertionError):
+        _check_example("chat-start.params", {"jsonrpc": "2.0", "method": "chat/cancel", "params": {"chatId": "c"}})
+
+
+# --------------------------------------------------------------------------
+# Negative cases
+
+GOOD_START = {"chatId": "c1", "prompt": "hi"}
+GOOD_TOKEN = {"chatId": "c1", "kind": "content", "text": "x", "seq": 0}
+GOOD_RESULT = {
+    "chatId": "c1",
+    "stopReason": "end_turn",
+    "message": {"role": "assistant", "content": "hi"},
+    "usage": {"promptTokens": 1, "completionTokens": 2, "totalDurationMs": 3.5},
+}
+GOOD_CALL = {"chatId": "c1", "callId": "k1", "name": "read_file", "arguments": {"path": "a"}, "status": "pending"}
+
+
+def _without(d: dict, key: str) -> dict:
+    return {k: v for k, v in d.items() if k != key}
+
+
+NEGATIVE = [
+    ("chat/start", "params", {**GOOD_START, "chatId": "x" * 129}),
+    ("chat/start", "params", {**GOOD_START, "chatId": ""}),
+    ("chat/start", "params", _without(GOOD_START, "prompt")),
+    ("chat/start", "params", {**GOOD_START, "think": "extreme"}),
+    ("chat/start", "params", {**GOOD_START, "think": 1}),
+    ("chat/start", "params", {**GOOD_START, "model": ""}),
+    ("chat/start", "params", {**GOOD_START, "options": []}),
+    ("chat/token", "params", {**GOOD_TOKEN, "kind": "foo"}),
+    ("chat/token", "params", _without(GOOD_TOKEN, "seq")),
+    ("chat/token", "params", {**GOOD_TOKEN, "seq": -1}),
+    ("chat/token", "params", {**GOOD_TOKEN, "text": ""}),
+    ("chat/token", "params", {**GOOD_TOKEN, "extra": 1}),
+    ("chat/start", "result", {**GOOD_RESULT, "stopReason": "stop"}),
+    ("chat/start", "result", {**GOOD_RESULT, "message": {"role": "user", "content": "hi"}}),
+    ("chat/start", "result", {**GOOD_RESULT, "usage": {"promptTokens": -1, "completionTokens": 0, "totalDurationMs": 0}}),
+    ("chat/start", "result", {**GOOD_RESULT, "usage": {"promptTokens": 1.5, "completionTokens": 0, "totalDurationMs": 0}}),
+    ("chat/start", "result", {**GOOD_RESULT, "done": False}),
+    ("chat/cancel", "params", {}),
+    ("chat/cancel", "result", {"cancelled": "yes"}),
+    ("chat/toolCall", "params", {**GOOD_CALL, "status": "done"}),
+    ("chat/toolCall", "params", {**GOOD_CALL, "status": "failed"}),
+    ("chat/toolCall", "params", {**GOOD_CALL, "output": "too early"}),
+    ("chat/toolCall", "params", {**GOOD_CALL, "status": "completed", "output": "x" * 2001}),
+    ("chat/toolCall", "params", {**GOOD_CALL, "status": "running", "error": "no"}),
+    ("chat/toolCall", "params", {**GOOD_CALL, "arguments": "{\"path\": \"a\"}"}),
+    ("chat/requestPermission", "params", {**_without(GOOD_CALL, "status"), "title": "Edit a"}),
+    ("chat/requestPermission", "result", {"decision": "maybe"}),
+    ("chat/requestPermission", "result", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "part", "instance"), NEGATIVE)
+def test_negative_cases_fail(method: str, part: str, instance: Any) -> None:
+    check = ps.validate_params if part == "params" else ps.validate_result
+    with pytest.raises(ValidationError):
+        check(method, instance)
+
+
+POSITIVE = [
+    ("chat/start", "params", {**GOOD_START, "chatId": "é" * 128, "think": "high", "futureField": [1]}),
+    ("chat/start", "params", {**GOOD_START, "prompt": "", "think": False, "options": {}}),
+    ("chat/start", "result", {**GOOD_RESULT, "stopReason": "max_tool_rounds"}),
+    ("chat/toolCall", "params", {**GOOD_CALL, "status": "failed", "error": "nope"}),
+    ("chat/toolCall", "params", {**GOOD_CALL, "status": "denied"}),
+    ("chat/toolCall", "params", {**GOOD_CALL, "status": "completed", "output": "x" * 2000}),
+    ("chat/requestPermission", "result", {"decision": "allow_always", "remember": True}),
+]
+
+
+@pytest.mark.parametrize(("method", "part", "instance"), POSITIVE)
+def test_positive_cases_pass(method: str, part: str, instance: Any) -> None:
+    (ps.validate_params if part == "params" else ps.validate_result)(method, instance)
+
+
+NEGATIVE_ERRORS = [
+    {"code": -32004, "message": "busy", "data": {"kind": "chat_busy"}},
+    {"code": -32004, "message": "busy"},
+    {"code": -32002, "message": "x", "data": {"kind": "ollama_unreachable", "address": "http://h"}},
+    {"code": -32001, "message": "x", "data": {"kind": "ollama_unreachable", "address": "http://h", "port": 1}},
+    {"code": -32003, "message": "x", "data": {"kind": "upstream_error"}},
+    {"code": -32003, "message": "x", "data": {"kind": "upstream_error", "status": None, "partial": {"thinking": "t"}}},
+    {"code": -32602, "message": "x", "data": {"kind": "foo"}},
+    {"code": -32602, "message": "x"},
+    {"code": -32800, "message": "x", "data": {"kind": "cancelled"}},
+    {"code": -32601, "message": "x", "data": {"traceback": []}},
+    {"code": -32603, "message": "x", "data": {"kind": "internal_error", "traceback": ["..."]}},
+    {"code": -32000, "message": "x"},
+    {"code": -32600, "message": ""},
+    {"code": -32600, "message": "x", "extra": True},
+]
+
+
+@pytest.mark.parametrize("error", NEGATIVE_ERRORS)
+def test_negative_errors_fail(error: dict) -> None:
+    with pytest.raises(ValidationError):
+        ps.validate_error(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"code": -32601, "message": "Method Not Found: x"},
+        {"code": -32603, "message": "bug"},
+        {"code": -32800, "message": "Request cancelled."},
+        {"code": -32602, "message": "x", "data": {"kind": "invalid_params"}},
+        {"code": -32003, "message": "x", "data": {"kind": "upstream_error", "status": None, "partial": {"content": ""}}},
+    ],
+)
+def test_errors_pass(error: dict) -> None:
+    ps.validate_error(error)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"maxToolRounds": 0}, {"maxToolRounds": "5"}, {"autoApprove": "write_file"}, {"model": ""}, []],
+)
+def test_negative_initialization_options_fail(options: Any) -> None:
+    with pytest.raises(ValidationError):
+        ps.validate_initialization_options(options)
+
+
+def test_initialization_options_tolerate_unknown_keys() -> None:
+    ps.validate_initialization_options({"someFutureOption": {"x": 1}, "maxToolRounds": 1})
+    ps.validate_params("initialize", {"processId": None, "capabilities": {}})
+    ps.validate_params("initialize", {"processId": None, "capabilities": {}, "initializationOptions": None})
+
+
+# --------------------------------------------------------------------------
+# validate_outgoing
+
+SENT = {1: "chat/start", 2: "chat/cancel", 0: "initialize", "s": "shutdown"}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"jsonrpc": "2.0", "method": "chat/token", "params": GOOD_TOKEN},
+        {"jsonrpc": "2.0", "method": "chat/toolCall", "params": GOOD_CALL},
+        {
+            "jsonrpc": "2.0",
+            "id": "p1",
+            "method": "chat/requestPermission",
+            "params": {**_without(GOOD_CALL, "status"), "title": "Edit a", "diff": ""},
+        },
+        {"jsonrpc": "2.0", "id": 1, "result": GOOD_RESULT},
+        {"jsonrpc": "2.0", "id": 2, "result": {"cancelled": False}},
+        {"jsonrpc": "2.0", "id": 0, "result": {"capabilities": {}, "serverInfo": {"name": "ollama-chatd"}}},
+        {"jsonrpc": "2.0", "id": "s", "result": None},
+        {"jsonrpc": "2.0", "id": 1, "error": {"code": -32800, "message": "Request cancelled."}},
+        {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error."}},
+        {"jsonrpc": "2.0", "id": 77, "error": {"code": -32601, "message": "Method not found: x"}},
+        {"jsonrpc": "2.0", "method": "window/logMessage", "params": {"type": 3, "message": "hi"}},
+        {"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": "p1"}},
+        {"jsonrpc": "2.0", "id": "e1", "method": "workspace/applyEdit", "params": {"edit": {}}},
+    ],
+)
+def test_validate_outgoing_accepts(message: dict) -> None:
+    ps.validate_outgoing(message, SENT)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"jsonrpc": "2.0", "method": "chat/token", "params": {**GOOD_TOKEN, "kind": "foo"}},
+        {"jsonrpc": "2.0", "method": "chat/token"},
+        {"jsonrpc": "2.0", "id": 5, "method": "chat/token", "params": GOOD_TOKEN},
+        {"jsonrpc": "2.0", "method": "chat/tokens", "params": GOOD_TOKEN},
+        {"jsonrpc": "2.0", "id": 9, "method": "chat/start", "params": GOOD_START},
+        {"jsonrpc": "2.0", "method": "chat/requestPermission", "params": {}},
+        {"jsonrpc": "2.0", "id": 1, "result": {**GOOD_RESULT, "stopReason": "stop"}},
+        {"jsonrpc": "2.0", "id": 2, "result": GOOD_RESULT},
+        {"jsonrpc": "2.0", "id": 42, "result": GOOD_RESULT},
+        {"jsonrpc": "2.0", "id": None, "result": None},
+        {"jsonrpc": "2.0", "id": None, "error": {"code": -32602, "message": "x", "data": {"kind": "invalid_params"}}},
+        {"jsonrpc": "2.0", "id": 1, "error": {"code": -32004, "message": "busy"}},
+        {"jsonrpc": "2.0", "id": 1, "result": GOOD_RESULT, "error": {"code": -32603, "message": "x"}},
+        {"jsonrpc": "2.0", "id": 1},
+        {"jsonrpc": "1.0", "id": 1, "result": GOOD_RESULT},
+        {"id": 1, "result": GOOD_RESULT},
+        {"jsonrpc": "2.0", "id": True, "result": None},
+        {"jsonrpc": "2.0", "id": 1, "result": GOOD_RESULT, "extra": 1},
+        [{"jsonrpc": "2.0", "id": 1, "result": GOOD_RESULT}],
+    ],
+)
+def test_validate_outgoing_rejects(message: Any) -> None:
+    with pytest.raises(ValidationError):
+        ps.validate_outgoing(message, SENT)
+
+
+def test_unknown_method_lookups() -> None:
+    with pytest.raises(ps.UnknownMethodError):
+        ps.validate_params("chat/nope", {})
+    with pytest.raises(ps.UnknownMethodError):
+        ps.validate_result("chat/token", {})
+    assert ps.has_schema("chat/start", "result")
+    assert not ps.has_schema("chat/token", "result")
+    assert not ps.has_schema("initialize")
+
+
+def test_schemas_load_once() -> None:
+    assert ps.validator("chat-start.params") is ps.validator("chat-start.params")
+    assert Path(ps.SCHEMA_DIR).is_dir()
