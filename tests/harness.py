@@ -228,6 +228,9 @@ class Daemon:
         if handler is None:
             reply = {"error": {"code": -32601, "message": f"not handled: {message['method']}"}}
         else:
-            reply = {"result": await handler(message.get("params"))}
+            try:
+                reply = {"result": await handler(message.get("params"))}
+            except Exception as error:  # noqa: BLE001 - a broken test editor answers like one
+                reply = {"error": {"code": -32603, "message": f"test editor failed: {error!r}"}}
         if self.process.returncode is None:
             self.send({"jsonrpc": "2.0", "id": message["id"], **reply})

@@ -134,14 +134,18 @@ class ChatEngine:
     def is_running(self, chat_id: str) -> bool:
         return chat_id in self._running
 
-    def cancel(self, chat_id: str) -> bool:
-        """Stop the chat's running turn, if any; its `run_turn` returns "cancelled"."""
+    def cancel(self, chat_id: str) -> asyncio.Task[Any] | None:
+        """Stop the chat's running turn, if any, and return the task running it;
+        its `run_turn` returns a result with `stop_reason="cancelled"`."""
         turn = self._running.get(chat_id)
         if turn is None:
-            return False
+            return None
         turn.stop_requested = True
         turn.task.cancel()
-        return True
+        return turn.task
+
+    def cancel_all(self) -> list[asyncio.Task[Any]]:
+        return [task for chat_id in list(self._running) if (task := self.cancel(chat_id))]
 
     async def run_turn(self, request: TurnRequest, emit: EventSink) -> TurnResult:
         if request.chat_id in self._running:

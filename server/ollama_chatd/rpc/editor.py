@@ -74,8 +74,11 @@ class ClientApprover:
 
     def __init__(self, server: ChatServer):
         self._server = server
+        self._client_cannot_ask = False
 
     async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
+        if self._client_cannot_ask:
+            raise _cannot_ask()
         verb = "Create" if edit.old_text is None else "Edit"
         params = messages.RequestPermissionParams(
             chat_id=chat_id,
@@ -88,11 +91,16 @@ class ClientApprover:
         try:
             response = await _request(self._server, messages.CHAT_REQUEST_PERMISSION, params)
         except JsonRpcMethodNotFound:
-            raise ToolError(
-                "changes are refused: this editor cannot ask its user for permission "
-                "(it does not implement chat/requestPermission). Tell the user what you would change instead."
-            ) from None
+            self._client_cannot_ask = True
+            raise _cannot_ask() from None
         return response.decision
+
+
+def _cannot_ask() -> ToolError:
+    return ToolError(
+        "changes are refused: this editor cannot ask its user for permission "
+        "(it does not implement chat/requestPermission). Tell the user what you would change instead."
+    )
 
 
 class EditorApplier:

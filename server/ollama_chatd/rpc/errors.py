@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -9,6 +10,9 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from ollama_chatd import llm
 from ollama_chatd.engine.engine import ChatBusy, NoModelChosen, TurnFailed
 
+logger = logging.getLogger(__name__)
+
+INTERNAL_ERROR = -32603
 OLLAMA_UNREACHABLE = -32001
 MODEL_NOT_FOUND = -32002
 UPSTREAM_ERROR = -32003
@@ -30,7 +34,7 @@ def invalid_params(message: str, field: str | None = None) -> JsonRpcInvalidPara
 
 
 def to_rpc_error(error: Exception) -> JsonRpcException:
-    """Translate what the engine raised; unknown errors are left to pygls (-32603)."""
+    """Translate what the engine raised into the contract's error."""
     if isinstance(error, NoModelChosen):
         return JsonRpcInvalidParams(message=str(error), data={"kind": "no_model"})
     if isinstance(error, ChatBusy):
@@ -39,7 +43,15 @@ def to_rpc_error(error: Exception) -> JsonRpcException:
         return _backend_error(error.error, error.partial)
     if isinstance(error, llm.BackendError):
         return _backend_error(error, None)
-    raise error
+    if isinstance(error, JsonRpcException):
+        return error
+    logger.error("internal error", exc_info=error)
+    return ChatError(
+        INTERNAL_ERROR,
+        f"internal error in ollama-chatd ({type(error).__name__}: {error}); "
+        "please report it with the daemon's log (--log-file)",
+        "internal_error",
+    )
 
 
 def _backend_error(error: llm.BackendError, partial: llm.Message | None) -> JsonRpcException:

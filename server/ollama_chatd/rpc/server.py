@@ -80,7 +80,12 @@ def create_server() -> ChatServer:
         return await ls.session.start_chat(params)
 
     @server.feature(messages.CHAT_CANCEL)
-    def chat_cancel(ls: ChatServer, params: messages.ChatCancelParams) -> messages.ChatCancelResult:
-        return messages.ChatCancelResult(cancelled=ls.session.cancel_chat(params.chat_id))
+    async def chat_cancel(ls: ChatServer, params: messages.ChatCancelParams) -> messages.ChatCancelResult:
+        return messages.ChatCancelResult(cancelled=await ls.session.cancel_chat(params.chat_id))
+
+    @server.feature(lsp.SHUTDOWN)
+    async def shutdown(ls: ChatServer, *_: object) -> None:
+        # Running turns end as by chat/cancel, answering with what they streamed.
+        await ls.session.cancel_all()
 
     return server

@@ -5,6 +5,7 @@ JSON-RPC errors.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -58,8 +59,17 @@ class Session:
             raise to_rpc_error(error) from error
         return _to_wire(result)
 
-    def cancel_chat(self, chat_id: str) -> bool:
-        return self.engine.cancel(chat_id)
+    async def cancel_chat(self, chat_id: str) -> bool:
+        """Stop the chat's turn; return once its `chat/start` has been answered."""
+        task = self.engine.cancel(chat_id)
+        if task is None:
+            return False
+        await asyncio.wait([task])
+        return True
+
+    async def cancel_all(self) -> None:
+        if tasks := self.engine.cancel_all():
+            await asyncio.wait(tasks)
 
     async def close(self) -> None:
         await self.backend.aclose()

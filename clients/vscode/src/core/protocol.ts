@@ -1,0 +1,124 @@
+/**
+ * The messages of the ollama-chatd wire protocol (protocol/README.md in the repository),
+ * as TypeScript types. Only what the extension reads or sends is typed; the daemon may add
+ * fields (section 11), so nothing here should be used to reject a message.
+ */
+
+export const Methods = {
+  chatStart: 'chat/start',
+  chatCancel: 'chat/cancel',
+  chatToken: 'chat/token',
+  chatToolCall: 'chat/toolCall',
+  chatStatus: 'chat/status',
+  chatModels: 'chat/models',
+  requestPermission: 'chat/requestPermission',
+} as const;
+
+/** JSON-RPC error codes the daemon uses (protocol section 7). */
+export const ErrorCodes = {
+  invalidRequest: -32600,
+  methodNotFound: -32601,
+  invalidParams: -32602,
+  internalError: -32603,
+  ollamaUnreachable: -32001,
+  modelNotFound: -32002,
+  upstreamError: -32003,
+  chatBusy: -32004,
+  requestCancelled: -32800,
+  /** vscode-jsonrpc's own code for a request on a closed or stopped connection. */
+  connectionInactive: -32097,
+} as const;
+
+export interface InitializationOptions {
+  ollamaHost?: string;
+  model?: string;
+  maxToolRounds?: number;
+  autoApprove?: string[];
+}
+
+export interface ChatStartParams {
+  chatId: string;
+  prompt: string;
+  model?: string;
+  system?: string;
+  think?: boolean | 'low' | 'medium' | 'high';
+  options?: Record<string, unknown>;
+}
+
+export type StopReason = 'end_turn' | 'max_tokens' | 'cancelled' | 'max_tool_rounds' | (string & {});
+
+export interface ChatStartResult {
+  chatId: string;
+  stopReason: StopReason;
+  message: { role: 'assistant'; content: string; thinking?: string };
+  usage?: { promptTokens: number; completionTokens: number; totalDurationMs: number };
+}
+
+export type TokenKind = 'content' | 'thinking' | (string & {});
+
+export interface ChatTokenParams {
+  chatId: string;
+  kind: TokenKind;
+  text: string;
+  seq: number;
+}
+
+export type ToolCallStatus =
+  | 'pending'
+  | 'awaiting_permission'
+  | 'running'
+  | 'completed'
+  | 'failed'
+  | 'denied'
+  | 'cancelled'
+  | (string & {});
+
+export interface ToolCallParams {
+  chatId: string;
+  callId: string;
+  name: string;
+  arguments: Record<string, unknown>;
+  status: ToolCallStatus;
+  output?: string;
+  error?: string;
+}
+
+export type ChatState = 'waiting' | 'streaming' | 'retrying' | 'truncated' | 'no_tools' | (string & {});
+
+export interface ChatStatusParams {
+  chatId: string;
+  state: ChatState;
+  message?: string;
+}
+
+export interface PermissionRequestParams {
+  chatId: string;
+  callId: string;
+  name: string;
+  arguments: Record<string, unknown>;
+  title: string;
+  diff: string;
+}
+
+export type PermissionDecision = 'allow' | 'allow_always' | 'deny';
+
+export interface PermissionResult {
+  decision: PermissionDecision;
+}
+
+export interface ModelInfo {
+  name: string;
+  sizeBytes?: number;
+  family?: string;
+  parameterSize?: string;
+  quantization?: string;
+  capabilities?: string[];
+  contextLength?: number | null;
+}
+
+export interface ChatModelsResult {
+  models: ModelInfo[];
+}
+
+/** The tools that change the workspace and therefore ask for permission. */
+export const WRITE_TOOLS: readonly string[] = ['write_file', 'edit_file'];
