@@ -30,6 +30,8 @@ async def _chat(args: argparse.Namespace) -> int:
     view = JsonView() if args.json else TerminalView()
     client.on_message = view.message
     client.on_notification("chat/token", view.token)
+    client.on_notification("chat/toolCall", view.tool_call)
+    client.on_request("chat/requestPermission", Permission(args.yes, view).decide)
     try:
         await client.request("initialize", _initialize_params(args, workspace))
         client.notify("initialized", {})
@@ -57,6 +59,7 @@ async def _ask(client: StdioClient, view: TerminalView | JsonView, params: dict[
         return 1
     finally:
         loop.remove_signal_handler(signal.SIGINT)
+        client.on_message = None  # the conversation is over; shutdown is not news
     view.finished(result)
     return 0
 
@@ -85,6 +88,33 @@ def _start_params(args: argparse.Namespace) -> dict[str, Any]:
     if args.think:
         params["think"] = True
     return params
+
+
+def _target(arguments: dict[str, Any]) -> str:
+    """What a tool call is about, in a few words: its path, pattern or glob."""
+    for key in ("path", "pattern", "glob"):
+        if isinstance(arguments.get(key), str):
+            return arguments[key]
+    return ""
+
+
+class Permission:
+    """Answers `chat/requestPermission` on the terminal (or with --yes)."""
+
+    def __init__(self, allow_all: bool, view: TerminalView | JsonView):
+        self._allow_all = allow_all
+        self._view = view
+
+    async def decide(self, params: dict[str, Any]) -> dict[str, str]:
+        if self._allow_all:
+            return {"decision": "allow"}
+        if not sys.stdin.isatty():
+            self._view.notice(f"{params['title']}: refused (stdin is not a terminal; pass --yes to allow changes)")
+            return {"decision": "deny"}
+        self._view.show_change(params["title"], params["diff"])
+        answer = await asyncio.to_thread(input, "Allow? [y]es / [a]lways / [N]o: ")
+        decision = {"y": "allow", "yes": "allow", "a": "allow_always", "always": "allow_always"}
+        return {"decision": decision.get(answer.strip().lower(), "deny")}
 
 
 class TerminalView:
@@ -133,6 +163,23 @@ class TerminalView:
             self._wrote_content = True
         self._last_kind = params["kind"]
 
+    def tool_call(self, params: dict[str, Any]) -> None:
+        status = params["status"]
+        if status in ("pending", "awaiting_permission"):
+            return
+        self._end_line()
+        target = _target(params.get("arguments") or {})
+        detail = params.get("error") or ""
+        self._note(f"{params['name']} {target} {status}{': ' + detail if detail else ''}")
+
+    def show_change(self, title: str, diff: str) -> None:
+        self._end_line()
+        sys.stderr.write(f"{title}\n{diff}\n")
+
+    def notice(self, text: str) -> None:
+        self._end_line()
+        self._note(text)
+
     def finished(self, result: dict[str, Any]) -> None:
         self._end_line()
         usage = result["usage"]
@@ -171,6 +218,15 @@ class JsonView:
 
     def token(self, params: dict[str, Any]) -> None:
         pass
+
+    def tool_call(self, params: dict[str, Any]) -> None:
+        pass
+
+    def show_change(self, title: str, diff: str) -> None:
+        pass
+
+    def notice(self, text: str) -> None:
+        sys.stderr.write(f"{text}\n")
 
     def waiting(self, model: str | None) -> None:
         pass

@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--chat", dest="chat_id", help="continue this chat id (default: a new chat)")
     chat.add_argument("--system", help="system prompt for a new chat")
     chat.add_argument("--think", action="store_true", help="ask a thinking model to think first")
+    chat.add_argument("--yes", "-y", action="store_true", help="allow every change the model asks to make")
     chat.add_argument("--json", action="store_true", help="print every JSON-RPC message received, one per line")
     chat.set_defaults(run=_chat)
     return parser

@@ -25,8 +25,10 @@ export const ErrorCodes = {
   upstreamError: -32003,
   chatBusy: -32004,
   requestCancelled: -32800,
-  /** vscode-jsonrpc's own code for a request on a closed or stopped connection. */
-  connectionInactive: -32097,
+  /** vscode-jsonrpc's own codes: a pending request whose connection went away, and a
+   * request sent while the language client is not running. */
+  pendingResponseRejected: -32097,
+  connectionInactive: -32096,
 } as const;
 
 export interface InitializationOptions {

@@ -1,0 +1,137 @@
+/**
+ * The protocol side of chatting: one handler per daemon notification, routed to the turn
+ * of the right chat, and `chat/start` turned into an outcome that never throws.
+ *
+ * vscode-jsonrpc keeps one handler per method (a second `onNotification` for the same
+ * method silently replaces the first), so the handlers are registered once here and each
+ * turn only adds itself to the routing table while it runs.
+ */
+import type { CancellationToken, Disposable } from 'vscode-jsonrpc/node';
+import { type DaemonFailure, isCancellation, isMethodNotFound, toDaemonFailure } from './daemonFailure';
+import { registerPermissionHandler, type PermissionPrompt } from './permissionBroker';
+import {
+  ErrorCodes,
+  Methods,
+  type ChatModelsResult,
+  type ChatStartParams,
+  type ChatStartResult,
+  type ChatStatusParams,
+  type ChatTokenParams,
+  type ModelInfo,
+  type TokenKind,
+  type ToolCallParams,
+} from './protocol';
+import { type RpcConnection, sendRequest } from './rpcConnection';
+
+/** What a running turn is told, in the order the daemon sent it. */
+export interface TurnListener {
+  onToken?(kind: TokenKind, text: string): void;
+  onToolCall?(call: ToolCallParams): void;
+  onStatus?(status: ChatStatusParams): void;
+}
+
+export type TurnOutcome =
+  | { kind: 'finished'; result: ChatStartResult }
+  /** Stopped through the request's cancellation token (the daemon answered -32800). */
+  | { kind: 'cancelled' }
+  | { kind: 'failed'; failure: DaemonFailure };
+
+export type ModelsOutcome =
+  | { kind: 'models'; models: ModelInfo[] }
+  /** The daemon predates `chat/models`. */
+  | { kind: 'unsupported' }
+  | { kind: 'failed'; failure: DaemonFailure };
+
+export class ChatClient implements Disposable {
+  private readonly turns = new Map<string, TurnListener>();
+  private readonly registrations: Disposable[];
+
+  constructor(
+    private readonly connection: RpcConnection,
+    askPermission: PermissionPrompt,
+  ) {
+    this.registrations = [
+      connection.onNotification(Methods.chatToken, (p: ChatTokenParams) =>
+        this.notify(p.chatId, (l) => l.onToken?.(p.kind, p.text)),
+      ),
+      connection.onNotification(Methods.chatToolCall, (p: ToolCallParams) =>
+        this.notify(p.chatId, (l) => l.onToolCall?.(p)),
+      ),
+      connection.onNotification(Methods.chatStatus, (p: ChatStatusParams) =>
+        this.notify(p.chatId, (l) => l.onStatus?.(p)),
+      ),
+      registerPermissionHandler(connection, askPermission),
+    ];
+  }
+
+  isRunning(chatId: string): boolean {
+    return this.turns.has(chatId);
+  }
+
+  /**
+   * Runs one turn. Pass the editor's cancellation token: cancelling it makes the client
+   * send `$/cancelRequest`, which stops Ollama at once.
+   */
+  async runTurn(params: ChatStartParams, listener: TurnListener, token?: CancellationToken): Promise<TurnOutcome> {
+    if (this.turns.has(params.chatId)) {
+      // The daemon would answer chat_busy too, but registering a second listener would
+      // steal the running turn's tokens, so refuse before sending.
+      return { kind: 'failed', failure: chatBusy(params.chatId) };
+    }
+    this.turns.set(params.chatId, listener);
+    try {
+      const result = await sendRequest<ChatStartResult>(this.connection, Methods.chatStart, params, token);
+      return { kind: 'finished', result };
+    } catch (error) {
+      const failure = toDaemonFailure(error);
+      return isCancellation(failure) ? { kind: 'cancelled' } : { kind: 'failed', failure };
+    } finally {
+      this.turns.delete(params.chatId);
+    }
+  }
+
+  /** Stops a chat's running turn by its id; true if one was running. */
+  async cancel(chatId: string): Promise<boolean> {
+    try {
+      const answer = await sendRequest<{ cancelled: boolean }>(this.connection, Methods.chatCancel, { chatId });
+      return answer.cancelled;
+    } catch {
+      return false;
+    }
+  }
+
+  async listModels(refresh = false): Promise<ModelsOutcome> {
+    try {
+      const result = await sendRequest<ChatModelsResult>(this.connection, Methods.chatModels, { refresh });
+      return { kind: 'models', models: Array.isArray(result?.models) ? result.models : [] };
+    } catch (error) {
+      const failure = toDaemonFailure(error);
+      return isMethodNotFound(failure) ? { kind: 'unsupported' } : { kind: 'failed', failure };
+    }
+  }
+
+  dispose(): void {
+    for (const registration of this.registrations) registration.dispose();
+    this.turns.clear();
+  }
+
+  /** A listener that throws must not break the routing of the next message. */
+  private notify(chatId: string, deliver: (listener: TurnListener) => void): void {
+    const listener = this.turns.get(chatId);
+    if (listener === undefined) return; // a turn that already ended, or another client's chat
+    try {
+      deliver(listener);
+    } catch (error) {
+      console.error(`ollama-chat: a chat listener failed: ${(error as Error)?.message ?? error}`);
+    }
+  }
+}
+
+function chatBusy(chatId: string): DaemonFailure {
+  return {
+    code: ErrorCodes.chatBusy,
+    kind: 'chat_busy',
+    message: `Chat "${chatId}" is still answering.`,
+    data: { chatId },
+  };
+}

@@ -1,0 +1,82 @@
+"""What the store hands back: plain frozen values, no database handles."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Literal
+
+import attrs
+
+from ollama_chatd import llm
+
+MessageStatus = Literal["complete", "streaming", "cancelled", "failed"]
+"""`streaming`: a checkpointed partial answer (its turn had not ended when last
+written, e.g. the daemon was killed); `cancelled`/`failed`: what was streamed
+before the turn was stopped or the model failed."""
+
+TITLE_LENGTH = 80
+
+
+@attrs.frozen
+class StoredMessage:
+    message: llm.Message
+    status: MessageStatus
+    created_at: float
+
+
+@attrs.frozen
+class StoredTurn:
+    number: int
+    started_at: float
+    ended_at: float | None
+    stop_reason: str | None
+    usage: llm.Usage
+
+
+@attrs.frozen
+class StoredChat:
+    chat_id: str
+    title: str | None
+    model: str | None
+    system: str | None
+    created_at: float
+    updated_at: float
+    messages: tuple[StoredMessage, ...]
+    turns: tuple[StoredTurn, ...]
+
+    def history(self) -> list[llm.Message]:
+        """The messages to send the model to continue this chat.
+
+        An unfinished answer keeps its text but not its tool calls: those never
+        ran, and a history with calls lacking results is invalid for the model.
+        """
+        return [
+            stored.message if stored.status == "complete" else attrs.evolve(stored.message, tool_calls=())
+            for stored in self.messages
+        ]
+
+
+@attrs.frozen
+class ChatSummary:
+    chat_id: str
+    title: str | None
+    model: str | None
+    created_at: float
+    updated_at: float
+    turns: int
+    cursor: str
+    """Pass as `list_chats(before=...)` to get the chats listed after this one."""
+
+
+def derive_title(prompt: str) -> str | None:
+    """A chat's default title: the first non-blank line of its first prompt, at most 80 characters."""
+    line = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
+    if len(line) > TITLE_LENGTH:
+        return line[: TITLE_LENGTH - 1].rstrip() + "…"
+    return line or None
+
+
+def iso8601(timestamp: float) -> str:
+    """A stored timestamp as the wire shows it: UTC, millisecond precision."""
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
