@@ -44,7 +44,7 @@ async def test_upstream_request_streams_the_whole_history(daemon: Daemon, fake: 
     second = fake.requests[1].body
     assert second["stream"] is True
     assert second["model"] in ("tiny", "tiny:latest")
-    assert second["options"] == {"temperature": 0}
+    assert second["options"] == {"temperature": 0, "num_ctx": 8192}
     assert [(m["role"], m["content"]) for m in second["messages"]] == [
         ("system", "be brief"),
         ("user", "one"),

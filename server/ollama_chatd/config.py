@@ -11,16 +11,23 @@ import attrs
 import cattrs
 
 from ollama_chatd.ollama.host import HostChoice, resolve_host
-from ollama_chatd.structuring import camel_case, camel_case_structure, register_strict_scalars
+from ollama_chatd.structuring import (
+    FieldError,
+    camel_case,
+    camel_case_structure,
+    describe_structure_error,
+    register_strict_scalars,
+)
 
 logger = logging.getLogger(__name__)
 
 MODEL_ENV = "OLLAMA_CHATD_MODEL"
+API_KEY_ENV = "OLLAMA_API_KEY"
 
 
-def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be at least 1, got {value}")
+def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:
+    if value <= 0:
+        raise FieldError(camel_case(attribute.name), f"must be positive, got {value}")
 
 
 @attrs.frozen
@@ -31,6 +38,10 @@ class InitializationOptions:
     model: str | None = None
     max_tool_rounds: int = attrs.field(default=10, validator=_positive)
     auto_approve: tuple[str, ...] = ()
+    max_context: int = attrs.field(default=8192, validator=_positive)
+    stall_timeout_seconds: float = attrs.field(default=120.0, validator=_positive)
+    headers: dict[str, str] = attrs.Factory(dict)
+    ca_bundle: str | None = None
 
 
 @attrs.frozen
@@ -41,6 +52,10 @@ class Settings:
     default_model: str | None
     max_tool_rounds: int
     auto_approve: frozenset[str]
+    max_context: int
+    stall_timeout: float
+    headers: dict[str, str]
+    verify: bool | str
 
     @classmethod
     def resolve(cls, options: InitializationOptions, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -49,7 +64,19 @@ class Settings:
             default_model=(options.model or environ.get(MODEL_ENV, "")).strip() or None,
             max_tool_rounds=options.max_tool_rounds,
             auto_approve=frozenset(options.auto_approve),
+            max_context=options.max_context,
+            stall_timeout=options.stall_timeout_seconds,
+            headers=_headers(options.headers, environ.get(API_KEY_ENV, "").strip()),
+            verify=options.ca_bundle or True,
         )
+
+
+def _headers(explicit: dict[str, str], api_key: str) -> dict[str, str]:
+    """The explicit headers, plus the API key as a Bearer token unless they carry one."""
+    headers = dict(explicit)
+    if api_key and not any(name.lower() == "authorization" for name in headers):
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
 
 
 def parse_initialization_options(raw: Any) -> InitializationOptions:
@@ -67,17 +94,28 @@ def parse_initialization_options(raw: Any) -> InitializationOptions:
     try:
         return _CONVERTER.structure(raw, InitializationOptions)
     except cattrs.BaseValidationError as error:
-        raise ValueError(_describe(error)) from None
+        field, problem = describe_structure_error(error, root="initializationOptions")
+        raise OptionError(field, problem) from None
 
 
-def _describe(error: cattrs.BaseValidationError) -> str:
-    messages = cattrs.transform_error(error, path="initializationOptions")
-    return "; ".join(messages) or str(error)
+class OptionError(ValueError):
+    """A known initialization option has a wrong value; `field` is its wire name."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(problem)
+        self.field = field
+
+
+def _string_list(value: Any, _: type) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise FieldError("autoApprove", 'must be a list of tool names, e.g. ["edit_file"]')
+    return tuple(value)
 
 
 def _converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     register_strict_scalars(converter)
+    converter.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _string_list)
     converter.register_structure_hook(
         InitializationOptions, camel_case_structure(InitializationOptions, converter)
     )

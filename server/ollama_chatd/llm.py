@@ -55,6 +55,23 @@ class ChatRequest:
 
 
 @attrs.frozen
+class ModelInfo:
+    """What the server says about a model; None where it does not say."""
+
+    name: str
+    size_bytes: int | None = None
+    family: str | None = None
+    parameter_size: str | None = None
+    quantization: str | None = None
+    capabilities: frozenset[str] | None = None  # e.g. completion, tools, thinking, vision
+    context_length: int | None = None
+
+    def can(self, capability: str) -> bool:
+        """Whether the model has `capability`; assumed so when the server cannot tell."""
+        return self.capabilities is None or capability in self.capabilities
+
+
+@attrs.frozen
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -124,6 +141,14 @@ class FeatureNotSupported(UpstreamError):
 
 class ChatBackend(Protocol):
     """What the engine needs from a model server."""
+
+    async def installed_models(self) -> list[ModelInfo]:
+        """Every model the server has, with what it can do."""
+        ...
+
+    async def describe_model(self, name: str) -> ModelInfo:
+        """One model; raises ModelNotFound when the server does not have it."""
+        ...
 
     def stream_chat(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         """Yield the reply chunk by chunk; the last one has `done=True`.

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
+
+
+class FieldError(ValueError):
+    """A field's value breaks the contract; `field` is its wire name."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"`{field}` {problem}")
+        self.field = field
 
 
 def register_strict_scalars(converter: cattrs.Converter) -> None:
@@ -36,3 +45,39 @@ def camel_case_structure(cls: type, converter: cattrs.Converter):
     """A structure hook for an attrs class whose wire names are camelCase."""
     overrides = {field.name: override(rename=camel_case(field.name)) for field in attrs.fields(cls)}
     return make_dict_structure_fn(cls, converter, **overrides)
+
+
+def describe_structure_error(error: cattrs.BaseValidationError, root: str) -> tuple[str, str]:
+    """cattrs' report as (wire name of the first bad field, one sentence about it).
+
+    `root` is the path segment the names are relative to ("params" for a request).
+    """
+    field_error = _find_field_error(error)
+    if field_error is not None:
+        return field_error.field, str(field_error)
+    problems = cattrs.transform_error(error, path="")
+    reason, _, path = (problems[0] if problems else str(error)).rpartition(" @ ")
+    parts = [part for part in re.split(r"[.\[\]]", path) if part and part != root]
+    field = ".".join(camel_case(part) for part in parts) or root
+    if reason.startswith("required field missing"):
+        return field, f"missing required field `{field}`"
+    return field, f"`{field}` {_plain(reason)}"
+
+
+def _plain(reason: str) -> str:
+    """cattrs' "invalid value for type, expected str | None" -> "must be a string"."""
+    if match := re.search(r"expected (\w+)", reason):
+        expected = {"str": "a string", "int": "an integer", "float": "a number",
+                    "bool": "a boolean", "a": "an object"}.get(match.group(1))
+        if expected:
+            return f"must be {expected}"
+    return reason
+
+
+def _find_field_error(error: BaseException) -> FieldError | None:
+    if isinstance(error, FieldError):
+        return error
+    for inner in getattr(error, "exceptions", ()):
+        if (found := _find_field_error(inner)) is not None:
+            return found
+    return None

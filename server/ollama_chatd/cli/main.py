@@ -44,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--yes", "-y", action="store_true", help="allow every change the model asks to make")
     chat.add_argument("--json", action="store_true", help="print every JSON-RPC message received, one per line")
     chat.set_defaults(run=_chat)
+
+    models = commands.add_parser("models", help="list the installed models and what they can do")
+    doctor = commands.add_parser("doctor", help="check that the daemon can work with Ollama")
+    for command, run in ((models, _models), (doctor, _doctor)):
+        command.add_argument("--host", help="Ollama address (default: $OLLAMA_HOST or 127.0.0.1:11434)")
+        command.add_argument("--model", "-m", help="the default model to check (default: $OLLAMA_CHATD_MODEL)")
+        command.set_defaults(run=run)
     return parser
 
 
@@ -53,6 +60,18 @@ def _serve(args: argparse.Namespace) -> int:
 
     logs.configure(args.log_level, args.log_file)
     return serve(args.max_message_bytes)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from ollama_chatd.cli.models import run_models
+
+    return run_models(args)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from ollama_chatd.cli.models import run_doctor
+
+    return run_doctor(args)
 
 
 def _chat(args: argparse.Namespace) -> int:

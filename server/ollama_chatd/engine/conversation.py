@@ -12,6 +12,10 @@ class Conversation:
     chat_id: str
     model: str | None = None
     messages: list[llm.Message] = attrs.Factory(list)
+    # Fixed at the first turn: changing num_ctx makes Ollama reload the model.
+    num_ctx: int | None = None
+    # Index of the oldest message still sent to the model (after the system prompt).
+    window_start: int = 0
 
     @classmethod
     def start(cls, chat_id: str, system: str | None) -> Conversation:

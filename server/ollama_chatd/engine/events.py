@@ -29,7 +29,18 @@ class ToolCallUpdate:
     error: str | None = None
 
 
-TurnEvent = TextDelta | ToolCallUpdate
+StatusState = Literal["waiting", "streaming", "retrying", "truncated", "no_tools"]
+
+
+@attrs.frozen
+class StatusChange:
+    """What the turn is doing when no text flows: waiting for the model, retrying..."""
+
+    state: StatusState
+    message: str
+
+
+TurnEvent = TextDelta | ToolCallUpdate | StatusChange
 
 
 class EventSink(Protocol):

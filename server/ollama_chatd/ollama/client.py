@@ -28,6 +28,7 @@ from ..llm import (
     ChatChunk,
     ChatRequest,
     FeatureNotSupported,
+    ModelInfo,
     ModelNotFound,
     UpstreamError,
 )
@@ -52,6 +53,7 @@ CONNECT_TIMEOUT_S = 10.0
 # also abort the load on the server side (reference §4).
 TIMEOUT = httpx.Timeout(connect=CONNECT_TIMEOUT_S, read=None, write=30.0, pool=None)
 
+DEFAULT_STALL_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 1.0  # after the final chunk; see _drain
 
 _ERROR_BODY_READ_LIMIT = 64 * 1024  # enough for any real error; a proxy page gets cut
@@ -82,9 +84,11 @@ class OllamaClient:
         verify: bool | str = True,
         transport: httpx.AsyncBaseTransport | None = None,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT_S,
     ):
         self.base_url = base_url.rstrip("/")
         self._max_line_bytes = max_line_bytes
+        self._stall_timeout = stall_timeout
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=_default_headers(headers),
@@ -128,16 +132,21 @@ class OllamaClient:
             splitter = LineSplitter(self._max_line_bytes)
             body = _body_chunks(response)
             done = False
+            loop = asyncio.get_running_loop()
             try:
-                async for raw in body:
-                    for line in splitter.feed(raw):
-                        chunk = parse_chat_line(line)
-                        yield chunk
-                        if chunk.done:
-                            done = True
+                # Headers come with the first chunk, so the model is loaded: from here on a
+                # long silence means Ollama is stuck, not busy loading.
+                async with asyncio.timeout(loop.time() + self._stall_timeout) as silence:
+                    async for raw in body:
+                        silence.reschedule(loop.time() + self._stall_timeout)
+                        for line in splitter.feed(raw):
+                            chunk = parse_chat_line(line)
+                            yield chunk
+                            if chunk.done:
+                                done = True
+                                break
+                        if done:
                             break
-                    if done:
-                        break
                 if done:
                     await _drain(body)
                 elif (tail := splitter.flush()) is not None:
@@ -152,6 +161,11 @@ class OllamaClient:
                 ) from exc
             except LineTooLong as exc:
                 raise UpstreamError(str(exc)) from exc
+            except TimeoutError:
+                raise UpstreamError(
+                    f"Ollama stalled: nothing arrived for {self._stall_timeout:g} s in the middle of the "
+                    "answer (what came is kept); try again, or check Ollama's log"
+                ) from None
             if not done:
                 raise UpstreamError(
                     'Ollama ended the answer without its final chunk ("done": true); the reply may be cut short'
@@ -170,6 +184,22 @@ class OllamaClient:
         """Capabilities and context length of one model (/api/show)."""
         body = await self._request_json("POST", "/api/show", json={"model": model}, model=model)
         return _parse(parse_show, body, "/api/show")
+
+    async def installed_models(self) -> list[ModelInfo]:
+        """/api/tags, completed by /api/show of each model (asked concurrently)."""
+        summaries = await self.list_models()
+        details = await asyncio.gather(*(self._details_if_known(s.name) for s in summaries))
+        return [_model_info(summary.name, summary, detail) for summary, detail in zip(summaries, details)]
+
+    async def describe_model(self, name: str) -> ModelInfo:
+        return _model_info(name, None, await self.show(name))
+
+    async def _details_if_known(self, name: str) -> ModelDetails | None:
+        try:
+            return await self.show(name)
+        except BackendError as error:
+            log.info("no details for %s: %s", name, error)
+            return None
 
     async def version(self) -> str:
         """The server's version string (/api/version), e.g. "0.12.10"."""
@@ -227,6 +257,13 @@ class OllamaClient:
             return ModelNotFound(model, detail=error)
         if status == 400 and error is not None and (feature := _unsupported_feature(error)):
             return FeatureNotSupported(error, status, feature)
+        if status in (401, 403) and (error or body.strip()):
+            return UpstreamError(
+                f"Ollama at {self.base_url} refused the request ({status}: {error or _readable_text(body, '')}). "
+                "If it needs credentials, set OLLAMA_API_KEY (sent as a Bearer token) or the `headers` "
+                "initialization option",
+                status,
+            )
         if error is not None:
             return UpstreamError(error, status)
         return UpstreamError(self._describe_odd_body(response, body), status)
@@ -289,6 +326,19 @@ async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
     except httpx.RequestError:
         pass  # the status already says what went wrong; the text is a bonus
     return b"".join(parts)[:limit]
+
+
+def _model_info(name: str, summary: ModelSummary | None, details: ModelDetails | None) -> ModelInfo:
+    return ModelInfo(
+        name=name,
+        size_bytes=summary.size_bytes if summary else None,
+        family=(summary.family if summary else None) or (details.family if details else None),
+        parameter_size=(summary.parameter_size if summary else None) or (details.parameter_size if details else None),
+        quantization=(summary.quantization if summary else None) or (details.quantization if details else None),
+        # Servers older than v0.6.4 report no capabilities: unknown, not "none".
+        capabilities=frozenset(details.capabilities) if details and details.capabilities else None,
+        context_length=details.context_length if details else None,
+    )
 
 
 def _unsupported_feature(error: str) -> Literal["tools", "think"] | None:

@@ -45,6 +45,9 @@ class ModelDetails:
 
     capabilities: tuple[str, ...] = ()
     context_length: int | None = None
+    family: str | None = None
+    parameter_size: str | None = None
+    quantization: str | None = None
 
 
 # ---------------------------------------------------------------- requests
@@ -216,9 +219,13 @@ def _model_summary(entry: Any) -> ModelSummary:
 def parse_show(body: Mapping[str, Any]) -> ModelDetails:
     """/api/show -> capabilities (since Ollama v0.6.4) and the trained context length."""
     capabilities = body.get("capabilities") or ()
+    details = body.get("details") or {}
     return ModelDetails(
         capabilities=tuple(str(capability) for capability in capabilities),
         context_length=_context_length(body.get("model_info") or {}),
+        family=details.get("family") or None,
+        parameter_size=details.get("parameter_size") or None,
+        quantization=details.get("quantization_level") or None,
     )
 
 

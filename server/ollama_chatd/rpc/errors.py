@@ -8,7 +8,7 @@ from typing import Any
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from ollama_chatd import llm
-from ollama_chatd.engine.engine import ChatBusy, NoModelChosen, TurnFailed
+from ollama_chatd.engine.engine import ChatBusy, ImagesNotSupported, NoModelChosen, TurnFailed
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ def to_rpc_error(error: Exception) -> JsonRpcException:
     """Translate what the engine raised into the contract's error."""
     if isinstance(error, NoModelChosen):
         return JsonRpcInvalidParams(message=str(error), data={"kind": "no_model"})
+    if isinstance(error, ImagesNotSupported):
+        return invalid_params(f"chat/start: `images`: {error}", "images")
     if isinstance(error, ChatBusy):
         return ChatError(CHAT_BUSY, str(error), "chat_busy", chatId=error.chat_id)
     if isinstance(error, TurnFailed):

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import attrs
 
+from ollama_chatd.structuring import FieldError
+
 MsgId = int | str
 TokenKind = Literal["content", "thinking"]
 StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
@@ -25,14 +27,9 @@ CHAT_CANCEL = "chat/cancel"
 CHAT_TOKEN = "chat/token"
 CHAT_TOOL_CALL = "chat/toolCall"
 CHAT_REQUEST_PERMISSION = "chat/requestPermission"
-
-
-class FieldError(ValueError):
-    """A field's value breaks the contract; `field` is its wire name."""
-
-    def __init__(self, field: str, problem: str):
-        super().__init__(f"`{field}` {problem}")
-        self.field = field
+CHAT_STATUS = "chat/status"
+CHAT_MODELS = "chat/models"
+StatusState = Literal["waiting", "streaming", "retrying", "truncated", "no_tools"]
 
 
 def _chat_id(instance: Any, attribute: attrs.Attribute, value: str) -> None:
@@ -53,6 +50,7 @@ class ChatStartParams:
     system: str | None = None
     think: ThinkParam | None = None
     options: dict[str, Any] | None = None
+    images: list[str] | None = None
 
 
 @attrs.define
@@ -67,6 +65,8 @@ class TurnUsage:
     prompt_tokens: int
     completion_tokens: int
     total_duration_ms: float
+    context_tokens: int
+    context_limit: int
 
 
 @attrs.define
@@ -85,6 +85,34 @@ class ChatCancelParams:
 @attrs.define
 class ChatCancelResult:
     cancelled: bool
+
+
+@attrs.define
+class StatusParams:
+    chat_id: str
+    state: StatusState
+    message: str
+
+
+@attrs.define
+class ModelsParams:
+    refresh: bool = False
+
+
+@attrs.define
+class ModelEntry:
+    name: str
+    size_bytes: int | None
+    family: str | None
+    parameter_size: str | None
+    quantization: str | None
+    capabilities: list[str]
+    context_length: int | None
+
+
+@attrs.define
+class ModelsResult:
+    models: list[ModelEntry]
 
 
 @attrs.define
@@ -133,6 +161,21 @@ class ChatCancelRequest:
 
 
 @attrs.define
+class ModelsRequest:
+    id: MsgId
+    params: ModelsParams
+    method: str
+    jsonrpc: str
+
+
+@attrs.define
+class StatusNotification:
+    params: StatusParams
+    method: str
+    jsonrpc: str
+
+
+@attrs.define
 class ToolCallNotification:
     params: ToolCallParams
     method: str
@@ -158,6 +201,8 @@ MESSAGE_TYPES: dict[str, type] = {
     CHAT_START: ChatStartRequest,
     CHAT_CANCEL: ChatCancelRequest,
     CHAT_TOOL_CALL: ToolCallNotification,
+    CHAT_STATUS: StatusNotification,
+    CHAT_MODELS: ModelsRequest,
     CHAT_REQUEST_PERMISSION: RequestPermissionRequest,
 }
 

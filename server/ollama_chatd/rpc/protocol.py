@@ -7,7 +7,6 @@ instead of the silence pygls 2.1 leaves when structuring fails.
 
 from __future__ import annotations
 
-import re
 import typing
 from functools import lru_cache
 from typing import Any
@@ -19,7 +18,12 @@ from pygls.protocol import LanguageServerProtocol, default_converter
 
 from ollama_chatd.rpc import messages
 from ollama_chatd.rpc.errors import invalid_params
-from ollama_chatd.structuring import camel_case, camel_case_structure, register_strict_scalars
+from ollama_chatd.structuring import (
+    FieldError,
+    camel_case_structure,
+    describe_structure_error,
+    register_strict_scalars,
+)
 
 
 def chat_converter() -> cattrs.Converter:
@@ -60,7 +64,7 @@ def _structure_id(value: Any, _: type) -> messages.MsgId:
 def _structure_think(value: Any, _: type) -> messages.ThinkParam | None:
     if value is None or isinstance(value, bool) or value in ("low", "medium", "high"):
         return value
-    raise messages.FieldError("think", f'must be true, false, "low", "medium" or "high", got {value!r}')
+    raise FieldError("think", f'must be true, false, "low", "medium" or "high", got {value!r}')
 
 
 class ChatProtocol(LanguageServerProtocol):
@@ -76,7 +80,9 @@ class ChatProtocol(LanguageServerProtocol):
         message_type = messages.MESSAGE_TYPES.get(data.get("method", ""))
         if message_type is None:
             return super().structure_message(data)
-        if not isinstance(data.get("params"), dict):
+        if data.get("params") is None:
+            data = {**data, "params": {}}  # fine when every field is optional
+        if not isinstance(data["params"], dict):
             raise invalid_params(f"{data['method']} needs `params`, a JSON object")
         try:
             return self._converter.structure(data, message_type)
@@ -85,39 +91,5 @@ class ChatProtocol(LanguageServerProtocol):
 
 
 def _describe(method: str, error: cattrs.BaseValidationError) -> JsonRpcInvalidParams:
-    """Turn cattrs' report into one sentence naming the wire field."""
-    field_error = _find_field_error(error)
-    if field_error is not None:
-        return invalid_params(f"{method}: {field_error}", field_error.field)
-    problems = cattrs.transform_error(error, path="")
-    first = problems[0] if problems else str(error)
-    reason, _, path = first.rpartition(" @ ")
-    field = _wire_path(path)
-    if reason.startswith("required field missing"):
-        return invalid_params(f"{method}: missing required field `{field}`", field)
-    return invalid_params(f"{method}: `{field}` {_plain(reason)}", field)
-
-
-def _plain(reason: str) -> str:
-    """cattrs' "invalid value for type, expected str | None" -> "must be a string"."""
-    if match := re.search(r"expected (\w+)", reason):
-        expected = {"str": "a string", "int": "an integer", "float": "a number",
-                    "bool": "a boolean", "a": "an object"}.get(match.group(1))
-        if expected:
-            return f"must be {expected}"
-    return reason
-
-
-def _find_field_error(error: BaseException) -> messages.FieldError | None:
-    if isinstance(error, messages.FieldError):
-        return error
-    for inner in getattr(error, "exceptions", ()):
-        if (found := _find_field_error(inner)) is not None:
-            return found
-    return None
-
-
-def _wire_path(path: str) -> str:
-    """`.params.chat_id` -> `chatId`: the name the client used."""
-    parts = [p for p in re.split(r"[.\[\]]", path) if p and p != "params"]
-    return ".".join(camel_case(part) for part in parts) or "params"
+    field, problem = describe_structure_error(error, root="params")
+    return invalid_params(f"{method}: {problem}", field)

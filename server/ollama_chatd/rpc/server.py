@@ -10,7 +10,7 @@ from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
 from ollama_chatd import __version__
-from ollama_chatd.config import InitializationOptions, parse_initialization_options
+from ollama_chatd.config import InitializationOptions, OptionError, parse_initialization_options
 from ollama_chatd.parent import watch_parent
 from ollama_chatd.rpc import messages
 from ollama_chatd.rpc.errors import invalid_params
@@ -44,7 +44,9 @@ class ChatServer(LanguageServer):
     def open_session(self, params: lsp.InitializeParams) -> None:
         try:
             self._session = Session(self, parse_initialization_options(params.initialization_options))
-        except ValueError as error:
+        except OptionError as error:
+            raise invalid_params(f"initialize: initializationOptions {error}", f"initializationOptions.{error.field}") from None
+        except ValueError as error:  # e.g. an OLLAMA_HOST that cannot be an address
             raise invalid_params(f"initialize: {error}", "initializationOptions") from None
         if params.process_id is not None:
             watch_parent(params.process_id, self.stop_requested.set)
@@ -82,6 +84,10 @@ def create_server() -> ChatServer:
     @server.feature(messages.CHAT_CANCEL)
     async def chat_cancel(ls: ChatServer, params: messages.ChatCancelParams) -> messages.ChatCancelResult:
         return messages.ChatCancelResult(cancelled=await ls.session.cancel_chat(params.chat_id))
+
+    @server.feature(messages.CHAT_MODELS)
+    async def chat_models(ls: ChatServer, params: messages.ModelsParams) -> messages.ModelsResult:
+        return await ls.session.list_models(params)
 
     @server.feature(lsp.SHUTDOWN)
     async def shutdown(ls: ChatServer, *_: object) -> None:

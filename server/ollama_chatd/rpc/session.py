@@ -9,9 +9,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from ollama_chatd import llm
 from ollama_chatd.config import InitializationOptions, Settings
 from ollama_chatd.engine.engine import ChatEngine, TurnRequest, TurnResult
-from ollama_chatd.engine.events import TextDelta, ToolCallUpdate, TurnEvent
+from ollama_chatd.engine.events import StatusChange, TextDelta, ToolCallUpdate, TurnEvent
 from ollama_chatd.ollama import OllamaClient
 from ollama_chatd.rpc import messages
 from ollama_chatd.rpc.editor import ClientApprover, EditorApplier, editor_workspace
@@ -30,7 +31,12 @@ class Session:
         self._server = server
         self.settings = Settings.resolve(options)
         logger.info("Ollama at %s (from %s)", self.settings.host.url, self.settings.host.source)
-        self.backend = OllamaClient(self.settings.host.url)
+        self.backend = OllamaClient(
+            self.settings.host.url,
+            headers=self.settings.headers,
+            verify=self.settings.verify,
+            stall_timeout=self.settings.stall_timeout,
+        )
         tools = WorkspaceTools(
             lambda: editor_workspace(server),
             ClientApprover(server),
@@ -42,6 +48,7 @@ class Session:
             default_model=self.settings.default_model,
             tools=tools,
             max_tool_rounds=self.settings.max_tool_rounds,
+            max_context=self.settings.max_context,
         )
 
     async def start_chat(self, params: messages.ChatStartParams) -> messages.ChatStartResult:
@@ -52,12 +59,20 @@ class Session:
             system=params.system,
             think=params.think,
             options=params.options,
+            images=tuple(params.images or ()),
         )
         try:
             result = await self.engine.run_turn(request, _Notifier(self._server, params.chat_id))
         except Exception as error:
             raise to_rpc_error(error) from error
         return _to_wire(result)
+
+    async def list_models(self, params: messages.ModelsParams) -> messages.ModelsResult:
+        try:
+            models = await self.engine.models.installed(refresh=params.refresh)
+        except Exception as error:
+            raise to_rpc_error(error) from error
+        return messages.ModelsResult(models=[_model_entry(model) for model in models])
 
     async def cancel_chat(self, chat_id: str) -> bool:
         """Stop the chat's turn; return once its `chat/start` has been answered."""
@@ -82,11 +97,19 @@ class _Notifier:
         self._server = server
         self._chat_id = chat_id
         self._tokens = TokenStream(chat_id)
+        self._state: str | None = None
 
     def __call__(self, event: TurnEvent) -> None:
         if isinstance(event, TextDelta):
             assert self._server.outbox is not None
             self._server.outbox.send_token(self._tokens, event.kind, event.text)
+        elif isinstance(event, StatusChange):
+            if event.state != self._state:  # the client hears of changes, not repeats
+                self._state = event.state
+                self._server.protocol.notify(
+                    messages.CHAT_STATUS,
+                    messages.StatusParams(chat_id=self._chat_id, state=event.state, message=event.message),
+                )
         elif isinstance(event, ToolCallUpdate):
             self._server.protocol.notify(
                 messages.CHAT_TOOL_CALL,
@@ -111,5 +134,19 @@ def _to_wire(result: TurnResult) -> messages.ChatStartResult:
             prompt_tokens=result.usage.prompt_tokens,
             completion_tokens=result.usage.completion_tokens,
             total_duration_ms=result.usage.total_duration_ns / 1e6,
+            context_tokens=result.context_tokens,
+            context_limit=result.context_limit,
         ),
+    )
+
+
+def _model_entry(model: llm.ModelInfo) -> messages.ModelEntry:
+    return messages.ModelEntry(
+        name=model.name,
+        size_bytes=model.size_bytes,
+        family=model.family,
+        parameter_size=model.parameter_size,
+        quantization=model.quantization,
+        capabilities=sorted(model.capabilities or ()),
+        context_length=model.context_length,
     )

@@ -84,15 +84,20 @@ def connect(target: str, *, uri: bool = False, any_thread: bool = False) -> sqli
         check_same_thread=not any_thread,
     )
     try:
-        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        connection.execute("PRAGMA foreign_keys = ON")
-        # In WAL mode NORMAL survives a killed process; only a power cut may lose
-        # the last commits, and it saves an fsync per write.
-        connection.execute("PRAGMA synchronous = NORMAL")
+        # Even setting pragmas can meet SQLITE_BUSY, while another daemon creates the file.
+        with_retry(lambda: _configure(connection))
     except BaseException:
         connection.close()
         raise
     return connection
+
+
+def _configure(connection: sqlite3.Connection) -> None:
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    connection.execute("PRAGMA foreign_keys = ON")
+    # In WAL mode NORMAL survives a killed process; only a power cut may lose
+    # the last commits, and it saves an fsync per write.
+    connection.execute("PRAGMA synchronous = NORMAL")
 
 
 @contextlib.contextmanager

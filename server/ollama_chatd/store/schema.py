@@ -84,8 +84,6 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             # Counting a chat's turns (its user messages) for the chat list.
             "CREATE INDEX messages_from_users ON messages (chat) WHERE role = 'user'",
-            # Finding the partial answer a checkpoint updates.
-            "CREATE INDEX messages_streaming ON messages (chat) WHERE status = 'streaming'",
         ),
     ),
 )

@@ -1,0 +1,44 @@
+/** The `ollamaChat.*` settings, read from VS Code, and the reactions to their changes. */
+import * as vscode from 'vscode';
+import { SETTINGS_SECTION } from '../core/commandIds';
+import { SETTINGS_NEEDING_RESTART, type Settings } from '../core/settings';
+
+export function readSettings(): Settings {
+  const config = vscode.workspace.getConfiguration(SETTINGS_SECTION);
+  const autoApprove = config.get<unknown>('autoApprove');
+  return {
+    serverCommand: stringOr(config.get('serverCommand')),
+    ollamaHost: stringOr(config.get('ollamaHost')),
+    model: stringOr(config.get('model')),
+    autoApprove: Array.isArray(autoApprove) ? autoApprove.filter((t): t is string => typeof t === 'string') : [],
+  };
+}
+
+/** Saves the model where the user's current choice comes from (workspace or user settings). */
+export async function saveModel(model: string): Promise<void> {
+  const config = vscode.workspace.getConfiguration(SETTINGS_SECTION);
+  const inspected = config.inspect<string>('model');
+  const target =
+    inspected?.workspaceFolderValue !== undefined ? vscode.ConfigurationTarget.WorkspaceFolder
+    : inspected?.workspaceValue !== undefined ? vscode.ConfigurationTarget.Workspace
+    : vscode.ConfigurationTarget.Global;
+  await config.update('model', model, target);
+}
+
+export interface SettingsReactions {
+  /** A setting read only at `initialize` changed. */
+  onRestartNeeded(): void;
+  onModelChanged(): void;
+}
+
+export function watchSettings(reactions: SettingsReactions): vscode.Disposable {
+  return vscode.workspace.onDidChangeConfiguration((event) => {
+    const affects = (key: string) => event.affectsConfiguration(`${SETTINGS_SECTION}.${key}`);
+    if (SETTINGS_NEEDING_RESTART.some(affects)) reactions.onRestartNeeded();
+    if (affects('model')) reactions.onModelChanged();
+  });
+}
+
+function stringOr(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}

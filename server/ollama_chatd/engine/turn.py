@@ -1,0 +1,301 @@
+"""One turn of a chat: request, stream, run the tools the model asked for, repeat."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Protocol
+
+import attrs
+
+from ollama_chatd import llm
+from ollama_chatd.engine.context import answer_reserve, estimate_tokens, fit_window
+from ollama_chatd.engine.conversation import Conversation
+from ollama_chatd.engine.events import EventSink, StatusChange, TextDelta
+
+logger = logging.getLogger(__name__)
+
+StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
+BUSY_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each retry of a 503 (server busy)
+
+
+class ToolRunner(Protocol):
+    """Runs the model's tool calls; see `ollama_chatd.tools.runner`."""
+
+    def specs(self) -> tuple[llm.ToolSpec, ...]: ...
+
+    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
+        """Return the tool's result for the model (failures too, as readable text)."""
+        ...
+
+    def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
+        """Report a call that will not run (the turn ended first); return its result text."""
+        ...
+
+
+@attrs.frozen
+class TurnRequest:
+    chat_id: str
+    prompt: str
+    model: str | None = None
+    system: str | None = None
+    think: llm.ThinkLevel | None = None
+    options: dict[str, Any] | None = None
+    images: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class TurnResult:
+    chat_id: str
+    stop_reason: StopReason
+    content: str
+    thinking: str | None
+    usage: llm.Usage  # summed over the turn's rounds
+    context_tokens: int  # prompt + answer of the last round: how full the window is
+    context_limit: int
+
+
+class TurnFailed(Exception):
+    """The backend failed mid-turn; what had been streamed is kept in the history."""
+
+    def __init__(self, error: llm.BackendError, partial: llm.Message | None):
+        super().__init__(str(error))
+        self.error = error
+        self.partial = partial
+
+
+@attrs.frozen
+class TurnSettings:
+    """What the engine decides for every turn."""
+
+    tools: ToolRunner | None
+    max_tool_rounds: int
+    refused_features: dict[str, set[str]]  # per model, learnt from the server's 400s
+    new_call_id: Callable[[], str]
+    busy_retry_delays: Sequence[float] = BUSY_RETRY_DELAYS
+
+
+@attrs.define
+class _Reply:
+    """The assistant message being streamed in one round."""
+
+    content: list[str] = attrs.Factory(list)
+    thinking: list[str] = attrs.Factory(list)
+    tool_calls: list[llm.ToolCall] = attrs.Factory(list)
+    done_reason: llm.DoneReason | None = None
+    usage: llm.Usage = llm.Usage()
+
+    def message(self) -> llm.Message:
+        return llm.Message(
+            "assistant",
+            "".join(self.content),
+            thinking="".join(self.thinking) or None,
+            tool_calls=tuple(self.tool_calls),
+        )
+
+
+class Turn:
+    def __init__(
+        self,
+        conversation: Conversation,
+        model: llm.ModelInfo,
+        request: TurnRequest,
+        backend: llm.ChatBackend,
+        settings: TurnSettings,
+        emit: EventSink,
+    ):
+        self._conversation = conversation
+        self._model = model
+        self._request = request
+        self._backend = backend
+        self._settings = settings
+        self._emit = emit
+        self._checkpoint = len(conversation.messages)
+        self._usage = llm.Usage()
+        self._last_round = llm.Usage()
+        self._said_no_tools = False
+
+    @property
+    def produced_nothing(self) -> bool:
+        return len(self._conversation.messages) <= self._checkpoint + 1
+
+    def forget(self) -> None:
+        """Leave the chat as it was before this turn."""
+        del self._conversation.messages[self._checkpoint :]
+
+    async def run(self) -> TurnResult:
+        self._conversation.append(
+            llm.Message("user", self._request.prompt, images=self._request.images)
+        )
+        for tool_round in itertools.count():
+            reply = await self._reply()
+            if not reply.tool_calls or self._settings.tools is None:
+                return self.result("max_tokens" if reply.done_reason == "length" else "end_turn")
+            if tool_round >= self._settings.max_tool_rounds:
+                limit = self._settings.max_tool_rounds
+                await self._run_tools(reply.tool_calls, skip=f"not run: the limit of {limit} tool rounds was reached")
+                return self.result("max_tool_rounds")
+            await self._run_tools(reply.tool_calls)
+        raise AssertionError("unreachable")
+
+    def result(self, stop_reason: StopReason) -> TurnResult:
+        """The turn's answer is its last assistant message (empty if it produced none)."""
+        new_messages = self._conversation.messages[self._checkpoint :]
+        answer = next((m for m in reversed(new_messages) if m.role == "assistant"), None)
+        return TurnResult(
+            chat_id=self._request.chat_id,
+            stop_reason=stop_reason,
+            content=answer.content if answer else "",
+            thinking=answer.thinking if answer else None,
+            usage=self._usage,
+            context_tokens=self._last_round.prompt_tokens + self._last_round.completion_tokens,
+            context_limit=self._conversation.num_ctx or 0,
+        )
+
+    # -- one model reply ---------------------------------------------------------------
+
+    async def _reply(self) -> _Reply:
+        """One model reply, retrying what can be retried before anything arrived:
+        a feature the model refuses (dropped), and a busy server (with backoff)."""
+        delays = self._settings.busy_retry_delays
+        busy_retries = 0
+        while True:
+            try:
+                reply = await self._stream_once(self._backend_request())
+            except TurnFailed as failure:
+                if failure.partial is not None:
+                    raise
+                if self._drop_refused_feature(failure.error):
+                    continue
+                if not _server_busy(failure.error) or busy_retries == len(delays):
+                    raise
+                delay = delays[busy_retries]
+                busy_retries += 1
+                self._status("retrying", f"Ollama is busy ({failure.error}); trying again in {delay:g} s")
+                await asyncio.sleep(delay)
+                continue
+            self._usage += reply.usage
+            self._last_round = reply.usage
+            return reply
+
+    def _drop_refused_feature(self, error: llm.BackendError) -> bool:
+        """Remember a feature the model refused (for the session); True to retry without it."""
+        if not isinstance(error, llm.FeatureNotSupported):
+            return False
+        refused = self._settings.refused_features.setdefault(self._model.name, set())
+        if error.feature in refused:
+            return False
+        refused.add(error.feature)
+        logger.info("%s: %s; retrying without %s", self._model.name, error, error.feature)
+        return True
+
+    def _backend_request(self) -> llm.ChatRequest:
+        refused = self._settings.refused_features.get(self._model.name, set())
+        offer_tools = self._settings.tools is not None and self._model.can("tools") and "tools" not in refused
+        tools = self._settings.tools.specs() if offer_tools and self._settings.tools else ()
+        if self._settings.tools is not None and not offer_tools and not self._said_no_tools:
+            self._said_no_tools = True
+            self._status("no_tools", f"{self._model.name} cannot use tools: it answers without access to the workspace")
+        think = self._request.think
+        if think is not None and (not self._model.can("thinking") or "think" in refused):
+            think = None  # Ollama refuses `think` for models that cannot think
+        num_ctx = self._conversation.num_ctx or 0
+        return llm.ChatRequest(
+            model=self._model.name,
+            messages=self._window(tools, num_ctx),
+            tools=tools,
+            think=think,
+            options={**(self._request.options or {}), "num_ctx": num_ctx},
+        )
+
+    def _window(self, tools: Sequence[llm.ToolSpec], num_ctx: int) -> tuple[llm.Message, ...]:
+        """The history that fits the context window (oldest whole turns left out)."""
+        messages = self._conversation.messages
+        head = messages[:1] if messages and messages[0].role == "system" else []
+        start = max(self._conversation.window_start, len(head))
+        budget = num_ctx - answer_reserve(num_ctx)
+        if estimate_tokens([*head, *messages[start:]], tools) > budget:
+            new_start = fit_window(messages, start, budget, tools)
+            if new_start > start:
+                self._status(
+                    "truncated",
+                    f"left {new_start - start} older messages out so the chat fits the model's "
+                    f"{num_ctx}-token context window",
+                )
+                start = self._conversation.window_start = new_start
+        return (*head, *messages[start:])
+
+    async def _stream_once(self, request: llm.ChatRequest) -> _Reply:
+        reply = _Reply()
+        self._status("waiting", f"waiting for {request.model}")
+        try:
+            async with contextlib.aclosing(self._backend.stream_chat(request)) as chunks:
+                first = True
+                async for chunk in chunks:
+                    if first:
+                        self._status("streaming", f"{request.model} is answering")
+                        first = False
+                    if chunk.thinking:
+                        reply.thinking.append(chunk.thinking)
+                        self._emit(TextDelta("thinking", chunk.thinking))
+                    if chunk.content:
+                        reply.content.append(chunk.content)
+                        self._emit(TextDelta("content", chunk.content))
+                    if chunk.tool_calls:
+                        reply.tool_calls.extend(chunk.tool_calls)
+                    if chunk.done:
+                        reply.done_reason = chunk.done_reason
+                        reply.usage = chunk.usage or llm.Usage()
+        except asyncio.CancelledError:
+            self._keep_partial(reply)
+            raise
+        except llm.BackendError as error:
+            raise TurnFailed(error, self._keep_partial(reply)) from error
+        self._conversation.append(reply.message())
+        return reply
+
+    def _keep_partial(self, reply: _Reply) -> llm.Message | None:
+        # Tool calls of an interrupted reply never ran: keep only the text, so the
+        # history never holds calls without results.
+        if not (reply.content or reply.thinking):
+            return None
+        partial = attrs.evolve(reply.message(), tool_calls=())
+        self._conversation.append(partial)
+        return partial
+
+    def _status(self, state: Any, message: str) -> None:
+        self._emit(StatusChange(state, message))
+
+    # -- tools ------------------------------------------------------------------------------
+
+    async def _run_tools(self, calls: list[llm.ToolCall], *, skip: str | None = None) -> None:
+        tools = self._settings.tools
+        assert tools is not None
+        chat_id = self._conversation.chat_id
+        pending = [(self._settings.new_call_id(), call) for call in calls]
+        try:
+            while pending:
+                call_id, call = pending[0]
+                if skip is not None:
+                    result = tools.skip(chat_id, call_id, call, self._emit, skip)
+                else:
+                    result = await tools.run(chat_id, call_id, call, self._emit)
+                self._conversation.append(_tool_message(call, result))
+                pending.pop(0)
+        except asyncio.CancelledError:
+            # Every call the model made gets a result, so the next turn's history is valid.
+            for call_id, call in pending:
+                result = tools.skip(chat_id, call_id, call, self._emit, "cancelled by the user")
+                self._conversation.append(_tool_message(call, result))
+            raise
+
+
+def _server_busy(error: llm.BackendError) -> bool:
+    return isinstance(error, llm.UpstreamError) and error.status == 503
+
+
+def _tool_message(call: llm.ToolCall, result: str) -> llm.Message:
+    return llm.Message("tool", result, tool_name=call.name, tool_call_id=call.id)

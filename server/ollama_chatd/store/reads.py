@@ -1,0 +1,125 @@
+"""Every read of the store, as a function of a connection inside a read transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import attrs
+
+from ollama_chatd import llm
+from ollama_chatd.store.codec import message_from_row, status_from_row
+from ollama_chatd.store.records import ChatSummary, StoredChat, StoredMessage, StoredTurn
+
+
+class InvalidCursor(ValueError):
+    def __init__(self, cursor: str):
+        super().__init__(f"invalid `before` cursor {cursor!r}: pass the `cursor` of a listed chat")
+
+
+def encode_cursor(updated_at: float, key: int) -> str:
+    # updated_at alone is ambiguous when chats share it; the row key breaks ties.
+    return f"{updated_at!r}:{key}"
+
+
+def decode_cursor(cursor: str) -> tuple[float, int]:
+    updated_at, _, key = cursor.rpartition(":")
+    try:
+        return float(updated_at), int(key)
+    except ValueError:
+        raise InvalidCursor(cursor) from None
+
+
+def exists(connection: sqlite3.Connection, *, workspace: str, chat_id: str) -> bool:
+    row = connection.execute(
+        "SELECT 1 FROM chats WHERE workspace = ? AND chat_id = ?", (workspace, chat_id)
+    ).fetchone()
+    return row is not None
+
+
+def load(connection: sqlite3.Connection, *, workspace: str, chat_id: str) -> StoredChat | None:
+    rows = connection.cursor()
+    rows.row_factory = sqlite3.Row  # on this cursor only: the connection may be pooled
+    chat = rows.execute(
+        "SELECT id, chat_id, coalesce(title, auto_title) AS title, model, system, created_at, updated_at "
+        "FROM chats WHERE workspace = ? AND chat_id = ?",
+        (workspace, chat_id),
+    ).fetchone()
+    if chat is None:
+        return None
+    messages = rows.execute("SELECT * FROM messages WHERE chat = ? ORDER BY position", (chat["id"],)).fetchall()
+    turns = rows.execute("SELECT * FROM turns WHERE chat = ? ORDER BY number", (chat["id"],)).fetchall()
+    return StoredChat(
+        chat_id=chat["chat_id"],
+        title=chat["title"],
+        model=chat["model"],
+        system=chat["system"],
+        created_at=chat["created_at"],
+        updated_at=chat["updated_at"],
+        messages=tuple(_stored_message(row) for row in messages),
+        turns=tuple(_stored_turn(row) for row in turns),
+    )
+
+
+_LIST_COLUMNS = (
+    "SELECT c.id, c.chat_id, coalesce(c.title, c.auto_title), c.model, c.created_at, c.updated_at, "
+    "(SELECT count(*) FROM messages m WHERE m.chat = c.id AND m.role = 'user') "
+    "FROM chats c WHERE c.workspace = ? "
+)
+_LIST_ORDER = "ORDER BY c.updated_at DESC, c.id DESC LIMIT ?"
+
+
+def list_chats(
+    connection: sqlite3.Connection, *, workspace: str, limit: int, before: str | None
+) -> list[ChatSummary]:
+    if before is None:
+        rows = connection.execute(_LIST_COLUMNS + _LIST_ORDER, (workspace, limit))
+    else:
+        updated_at, key = decode_cursor(before)
+        rows = connection.execute(
+            _LIST_COLUMNS + "AND (c.updated_at, c.id) < (?, ?) " + _LIST_ORDER,
+            (workspace, updated_at, key, limit),
+        )
+    return [
+        ChatSummary(chat_id, title, model, created_at, updated_at, turns, encode_cursor(updated_at, key))
+        for key, chat_id, title, model, created_at, updated_at, turns in rows
+    ]
+
+
+@attrs.frozen
+class WorkspaceRows:
+    """A workspace's rows, table by table, to carry them to another database."""
+
+    tables: tuple[tuple[str, tuple[str, ...], list[tuple[Any, ...]]], ...]
+
+
+_WORKSPACE_ROWS = (
+    ("chats", "SELECT * FROM chats WHERE workspace = ?"),
+    ("turns", "SELECT t.* FROM turns t JOIN chats c ON c.id = t.chat WHERE c.workspace = ?"),
+    ("messages", "SELECT m.* FROM messages m JOIN chats c ON c.id = m.chat WHERE c.workspace = ?"),
+)
+
+
+def workspace_rows(connection: sqlite3.Connection, *, workspace: str) -> WorkspaceRows:
+    tables = []
+    for table, query in _WORKSPACE_ROWS:
+        cursor = connection.execute(query, (workspace,))
+        columns = tuple(description[0] for description in cursor.description)
+        tables.append((table, columns, [tuple(row) for row in cursor]))
+    return WorkspaceRows(tuple(tables))
+
+
+def insert_rows(connection: sqlite3.Connection, rows: WorkspaceRows) -> None:
+    """The write that `workspace_rows` is read for (same schema version on both sides)."""
+    for table, columns, values in rows.tables:
+        placeholders = ", ".join("?" for _ in columns)
+        connection.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", values)
+
+
+def _stored_message(row: sqlite3.Row) -> StoredMessage:
+    return StoredMessage(message_from_row(row), status_from_row(row["status"]), row["created_at"])
+
+
+def _stored_turn(row: sqlite3.Row) -> StoredTurn:
+    usage = llm.Usage(row["prompt_tokens"] or 0, row["completion_tokens"] or 0, row["total_duration_ns"] or 0)
+    return StoredTurn(row["number"], row["started_at"], row["ended_at"], row["stop_reason"], usage)

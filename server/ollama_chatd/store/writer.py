@@ -1,0 +1,199 @@
+"""The writer thread: owns the database, applies writes one at a time, in order.
+
+The event loop only ever puts jobs on a queue, so a slow or locked disk delays
+the writes, never the loop. The thread also opens the database (a corrupt file
+is moved aside, an unusable disk means memory) and, if the disk fails later,
+carries the workspace's chats into memory and goes on there.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+
+import attrs
+
+from ollama_chatd.store import reads
+from ollama_chatd.store.database import (
+    LOCKED_DEADLINE_S,
+    Database,
+    FileDatabase,
+    MemoryDatabase,
+    classify,
+    file_identity,
+    move_aside,
+)
+from ollama_chatd.store.schema import SchemaTooNew
+
+logger = logging.getLogger(__name__)
+
+Work = Callable[[sqlite3.Connection], None]
+
+
+@attrs.frozen
+class _Write:
+    what: str
+    work: Work
+
+
+@attrs.frozen
+class _Barrier:
+    done: Future[None]
+
+
+@attrs.frozen
+class _Stop:
+    done: Future[None]
+
+
+class Writer:
+    def __init__(self, path: Path | None, workspace: str, report_degraded: Callable[[str], None]):
+        self._path = path
+        self._workspace = workspace
+        self._report_degraded = report_degraded
+        self._jobs: queue.SimpleQueue[_Write | _Barrier | _Stop] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ollama-chatd-store", daemon=True)
+        self._stopping = False
+        self._retired: list[Database] = []
+        self.database: Database | None = None
+        """Set by the thread once open; readers may use it after any barrier."""
+        self.degraded = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, what: str, work: Work) -> None:
+        if self._stopping:
+            logger.debug("store closed: %s not saved", what)
+            return
+        self._jobs.put(_Write(what, work))
+
+    def barrier(self) -> Future[None]:
+        """A future done once every job submitted before it has been applied."""
+        done: Future[None] = Future()
+        if self._stopping:
+            done.set_result(None)
+        else:
+            self._jobs.put(_Barrier(done))
+        return done
+
+    def stop(self) -> Future[None]:
+        done: Future[None] = Future()
+        if self._stopping:
+            done.set_result(None)
+            return done
+        self._stopping = True
+        self._jobs.put(_Stop(done))
+        return done
+
+    def _run(self) -> None:
+        self._open()
+        while True:
+            job = self._jobs.get()
+            if isinstance(job, _Write):
+                self._apply(job)
+            elif isinstance(job, _Barrier):
+                job.done.set_result(None)
+            else:
+                self._close()
+                job.done.set_result(None)
+                return
+
+    def _open(self) -> None:
+        if self._path is None:
+            self.database = MemoryDatabase()
+            return
+        try:
+            self.database = _open_file(self._path)
+        except Exception as error:  # noqa: BLE001 -- whatever the disk does, the daemon goes on in memory
+            self.database = MemoryDatabase()
+            self._degrade(error)
+
+    def _apply(self, job: _Write) -> None:
+        assert self.database is not None
+        try:
+            self.database.write(job.work)
+            return
+        except Exception as error:
+            if self.degraded or classify(error) == "other":
+                logger.exception("could not save the %s", job.what)
+                return
+            self._switch_to_memory(error)
+        try:
+            self.database.write(job.work)
+        except Exception:
+            logger.exception("could not save the %s", job.what)
+
+    def _switch_to_memory(self, error: Exception) -> None:
+        """Go on in memory, with this workspace's chats so far, so the running chats lose nothing."""
+        assert self.database is not None
+        disk, memory = self.database, MemoryDatabase()
+        try:
+            rows = disk.read(functools.partial(reads.workspace_rows, workspace=self._workspace))
+            memory.write(functools.partial(reads.insert_rows, rows=rows))
+        except Exception:
+            logger.warning("could not carry this workspace's chats into memory", exc_info=True)
+        self._retired.append(disk)
+        self.database = memory
+        self._degrade(error)
+
+    def _degrade(self, error: Exception) -> None:
+        self.degraded = True
+        message = (
+            f"Chat history cannot be saved: {self._path} {_failure(error)}. "
+            "This session's chats are kept in memory only and will be lost when the daemon stops."
+        )
+        logger.warning("%s", message)
+        logger.debug("the failure that made the store go to memory", exc_info=error)
+        self._report_degraded(message)
+
+    def _close(self) -> None:
+        for database in (*self._retired, self.database):
+            try:
+                if database is not None:
+                    database.close()
+            except Exception:
+                logger.warning("could not close the chat database", exc_info=True)
+
+
+def _open_file(path: Path) -> FileDatabase:
+    """Open the database file; one that is unreadable is moved aside for a fresh one."""
+    identity = file_identity(path)
+    try:
+        return FileDatabase.open(path)
+    except Exception as error:
+        if classify(error) != "corrupt":
+            raise
+        moved = move_aside(path, identity)
+        if moved is not None:
+            logger.warning(
+                "the chat database %s could not be read (%s); moved it aside to %s and started a new one",
+                path,
+                error,
+                moved,
+            )
+    # A second failure is not retried: the caller falls back to memory, never a loop.
+    return FileDatabase.open(path)
+
+
+def _failure(error: Exception) -> str:
+    """The end of a sentence starting with the database's path."""
+    if isinstance(error, SchemaTooNew):
+        return f"is not usable: {error}"
+    kind = classify(error)
+    if kind == "busy":
+        return f"stayed locked by another program for over {LOCKED_DEADLINE_S:.0f} s"
+    if kind == "corrupt":
+        return f"became unreadable ({error})"
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    if code == sqlite3.SQLITE_READONLY:
+        return "is read-only"
+    if code == sqlite3.SQLITE_FULL:
+        return "cannot grow: the disk is full"
+    return f"cannot be written ({error})"
