@@ -31,7 +31,7 @@ export class ChatStreamRecorder {
   of(kind: ChatPart['kind']): string[] {
     return this.parts.filter((p) => p.kind === kind).map((p) => p.value);
   }
-  buttons(): ChatPart[] {
-    return this.parts.filter((p) => p.kind === 'button');
+  buttons(): Extract<ChatPart, { kind: 'button' }>[] {
+    return this.parts.filter((p): p is Extract<ChatPart, { kind: 'button' }> => p.kind === 'button');
   }
 }
