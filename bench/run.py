@@ -90,15 +90,94 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def daemon_source(rev: str | None) -> Path:
+    """The `server/` folder whose daemon is measured: the work tree's, or `rev`'s (extracted
+    with `git archive` into a temporary folder, so edits in progress do not disturb a run)."""
+    if rev is None:
+        return ROOT / "server"
+    import tempfile
+    dest = Path(tempfile.mkdtemp(prefix="chatd-bench-"))
+    archive = subprocess.run(["git", "archive", rev, "server"], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest / "server"
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+QUIET_CORES = 0.15  # other processes may use this much CPU before a measurement starts
+QUIET_BUDGET_S = 90.0  # total time a run may spend waiting for the machine to be quiet
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def process_cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class LoadMeter:
+    """How much CPU *other* processes (not the benchmark, its fake or its relays) took."""
+
+    def __init__(self, bench: "Bench", pids: list[int]) -> None:
+        self.bench = bench
+        self.pids = pids
+
+    def _ours(self) -> float:
+        t = os.times()
+        return t.user + t.system + sum(process_cpu_seconds(p) for p in [self.bench.fake.pid, *self.pids])
+
+    def __enter__(self) -> "LoadMeter":
+        self.t0, self.busy0, self.ours0 = time.monotonic(), busy_seconds(), self._ours()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.monotonic() - self.t0
+        foreign = (busy_seconds() - self.busy0) - (self._ours() - self.ours0)
+        self.foreign_cores = max(foreign, 0.0) / wall if wall > 0 else 0.0
+        self.bench.foreign.append(self.foreign_cores)
+
+
 class Bench:
-    def __init__(self, cfg: dict[str, Any]) -> None:
+    def __init__(self, cfg: dict[str, Any], server_dir: Path | None = None) -> None:
         self.cfg = cfg
         self.fake = FakeProcess()
+        server_dir = server_dir or ROOT / "server"
         self.env = {**os.environ, "OLLAMA_HOST": self.fake.url, "OLLAMA_CHATD_MODEL": MODEL,
-                    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "server"), os.environ.get("PYTHONPATH")]))}
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(server_dir), os.environ.get("PYTHONPATH")]))}
         self.problems: list[str] = []  # integrity failures: any of these makes the run invalid
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self._spawned = 0
+        self.foreign: list[float] = []  # other processes' CPU (cores) during each measurement
+        self.quiet_waited = 0.0
+
+    def wait_quiet(self) -> None:
+        """Before a measurement: wait (within a budget) until other processes leave the CPU alone."""
+        while self.quiet_waited < QUIET_BUDGET_S:
+            b0, o0, t0 = busy_seconds(), self._own_cpu(), time.monotonic()
+            time.sleep(0.25)
+            wall = time.monotonic() - t0
+            other = ((busy_seconds() - b0) - (self._own_cpu() - o0)) / wall
+            if other < QUIET_CORES:
+                return
+            self.quiet_waited += wall
+            time.sleep(0.25)
+            self.quiet_waited += 0.25
+
+    def _own_cpu(self) -> float:
+        t = os.times()
+        return t.user + t.system + process_cpu_seconds(self.fake.pid)
+
+    def load(self, *procs: RelayProcess) -> LoadMeter:
+        return LoadMeter(self, [p.pid for p in procs])
 
     def spawn(self, relay: str) -> RelayProcess:
         self._spawned += 1
@@ -142,6 +221,7 @@ def bench_spawn(b: Bench) -> dict[str, Any]:
     rss: dict[str, list[int]] = {r: [] for r in RELAYS}
     for _ in range(b.cfg["spawns"]):
         for relay in RELAYS:
+            b.wait_quiet()
             proc, dt = b.start(relay)
             samples[relay].append(dt)
             rss[relay].append(proc.rss_kib()["VmRSS"])
@@ -163,10 +243,12 @@ def one_chat_run(b: Bench, relay: str, n: int) -> dict[str, Any]:
     proc, _ = b.start(relay)
     b.fake.reset()
     b.fake.script(bulk(n, "x"))
+    b.wait_quiet()
     cpu0 = proc.cpu_seconds()
     bench_cpu0 = time.process_time()
-    _, waiter = proc.request("chat/start", {"chatId": "c1", "prompt": "go", "model": MODEL})
-    answer = proc.wait(waiter, 600)
+    with b.load(proc) as meter:
+        _, waiter = proc.request("chat/start", {"chatId": "c1", "prompt": "go", "model": MODEL})
+        answer = proc.wait(waiter, 600)
     elapsed = answer.at - waiter.sent_at
     cpu = proc.cpu_seconds() - cpu0
     bench_cpu = time.process_time() - bench_cpu0
@@ -182,7 +264,8 @@ def one_chat_run(b: Bench, relay: str, n: int) -> dict[str, Any]:
     return {"tokens_per_s": n / elapsed, "elapsed_s": elapsed, "notifications": chat.notifications,
             "tokens_per_notification": n / max(chat.notifications, 1), "relay_cpu_s": cpu,
             "relay_cpu_us_per_token": cpu / n * 1e6, "client_cpu_us_per_notification": bench_cpu / max(chat.notifications, 1) * 1e6,
-            "rss_kib": mem["VmRSS"], "hwm_kib": mem["VmHWM"], "intact": intact}
+            "rss_kib": mem["VmRSS"], "hwm_kib": mem["VmHWM"], "intact": intact,
+            "other_load_cores": meter.foreign_cores}
 
 
 def many_chats_run(b: Bench, relay: str, n_chats: int, per_chat: int) -> dict[str, Any]:
@@ -191,8 +274,10 @@ def many_chats_run(b: Bench, relay: str, n_chats: int, per_chat: int) -> dict[st
     b.fake.script(*[bulk(per_chat, "x") for _ in range(n_chats)])
     cpu0 = proc.cpu_seconds()
     params = [{"chatId": f"m{i}", "prompt": "go", "model": MODEL} for i in range(n_chats)]
-    sent, waiters = proc.start_chats(params)
-    answers = [proc.wait(w, 600) for _, w in waiters]
+    b.wait_quiet()
+    with b.load(proc) as meter:
+        sent, waiters = proc.start_chats(params)
+        answers = [proc.wait(w, 600) for _, w in waiters]
     cpu = proc.cpu_seconds() - cpu0
     end = max(a.at for a in answers)
     total = n_chats * per_chat
@@ -232,6 +317,7 @@ def many_chats_run(b: Bench, relay: str, n_chats: int, per_chat: int) -> dict[st
         "min_progress_at_first_done": min(progress_first_done),
         "first_done_ms": ms(first_done), "last_done_ms": ms(max(done_at)),
         "longest_silence_ms": ms(max(silences)), "jain_fairness": jain, "intact": intact,
+        "other_load_cores": meter.foreign_cores,
     }
 
 
@@ -323,6 +409,7 @@ def bench_first_token(b: Bench) -> dict[str, Any]:
 
     for relay in RELAYS:
         proc, _ = b.start(relay)
+        b.wait_quiet()
         lat, inbound, outbound, cold = [], [], [], None
         for i in range(turns + 1):
             b.fake.reset()
@@ -392,7 +479,8 @@ def one_cancel(b: Bench, proc: RelayProcess, relay: str, i: int, how: str, mode:
     if paused:
         proc.pause_reading()
         cap = proc.pipe_capacity()
-        full = _wait_until(lambda: proc.pipe_bytes() >= cap - 512, 5)
+        # Full: less than one page left (small frames cannot fill the last bytes of a page).
+        full = _wait_until(lambda: proc.pipe_bytes() >= cap - 4096, 2)
         rec["pipe_full"] = full
         rec["pipe_bytes"] = proc.pipe_bytes()
         time.sleep(random.uniform(0, 0.02))  # a random moment of the backed-up state
@@ -469,16 +557,19 @@ def bench_cancels(b: Bench) -> dict[str, Any]:
         for mode in MODES:
             proc, _ = b.start(relay)
             recs: dict[str, list] = {h: [] for h in hows}
-            for i in range(n * len(hows)):
-                how = hows[i % len(hows)]  # interleaved, so both methods see the same conditions
-                rec = one_cancel(b, proc, relay, i, how, mode)
-                if rec is not None:
-                    recs[how].append(rec)
+            b.wait_quiet()
+            with b.load(proc) as meter:
+                for i in range(n * len(hows)):
+                    how = hows[i % len(hows)]  # interleaved, so both methods see the same conditions
+                    rec = one_cancel(b, proc, relay, i, how, mode)
+                    if rec is not None:
+                        recs[how].append(rec)
             rss = proc.rss_kib()
             b.finish(relay, proc, f"cancel-{mode}")
             for how in hows:
                 s = summarize_cancels(recs[how])
                 s["rss_kib_after"] = rss["VmRSS"]
+                s["other_load_cores"] = meter.foreign_cores
                 s["samples"] = recs[how]
                 out[relay].setdefault(how, {})[mode] = s
                 msg = f"cancel {relay:13s} {how:15s} {mode:6s}:"
@@ -570,20 +661,33 @@ def machine() -> dict[str, Any]:
 # ----------------------------------------------------------------------------- main
 
 
+def _git_short(rev: str) -> str:
+    return subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer and smaller runs (a smoke test)")
     parser.add_argument("--out", default=str(HERE / "results" / "latest.json"))
+    parser.add_argument("--daemon-rev", metavar="REV",
+                        help="measure the daemon of this git revision instead of the work tree's server/")
     parser.add_argument("--no-report", action="store_true", help="do not render docs/performance.{md,png}")
     parser.add_argument("--only", nargs="*", choices=["spawn", "throughput", "first_token", "cancel", "paused_memory"],
                         help="run only these parts (the report needs all of them)")
     args = parser.parse_args(argv)
     cfg = settings(args.quick)
     command = ".venv/bin/python bench/run.py" + (" --quick" if args.quick else "")
+    if args.daemon_rev:
+        command += f" --daemon-rev {args.daemon_rev}"
     random.seed(7)
     t0 = time.monotonic()
-    b = Bench(cfg)
-    results: dict[str, Any] = {"command": command, "quick": args.quick, "settings": cfg, "machine": machine()}
+    b = Bench(cfg, daemon_source(args.daemon_rev))
+    info = machine()
+    if args.daemon_rev:
+        info["daemon_source"] = f"git {args.daemon_rev} ({_git_short(args.daemon_rev)})"
+    else:
+        info["daemon_source"] = f"work tree at {info['commit']}" + (" with uncommitted changes in server/" if info["dirty"] else "")
+    results: dict[str, Any] = {"command": command, "quick": args.quick, "settings": cfg, "machine": info}
     log(f"fake Ollama at {b.fake.url} (pid {b.fake.pid}); settings {cfg}")
     parts = {"spawn": bench_spawn, "throughput": bench_throughput, "first_token": bench_first_token,
              "cancel": bench_cancels, "paused_memory": bench_paused_memory}
@@ -597,6 +701,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         b.stop()
     results["problems"] = b.problems
+    results["other_load"] = {"median_cores": median(b.foreign), "max_cores": max(b.foreign, default=None),
+                             "quiet_wait_s": round(b.quiet_waited, 1)}
     results["duration_s"] = round(time.monotonic() - t0, 1)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

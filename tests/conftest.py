@@ -8,6 +8,12 @@ from fake_ollama import FakeOllama
 from harness import Daemon
 
 
+@pytest.fixture(autouse=True)
+def private_data_home(tmp_path, monkeypatch):
+    """Chats stored by any daemon a test starts land in the test's directory."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
 @pytest.fixture(scope="session")
 def fake_server():
     with FakeOllama() as server:

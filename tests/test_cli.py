@@ -63,11 +63,14 @@ async def test_errors_print_the_daemons_message(fake: FakeOllama):
     assert "ollama pull nonesuch" in err
 
 
-async def test_continuing_a_chat_by_id(fake: FakeOllama, tmp_path: Path):
-    # One daemon per CLI run: without a store, only the id carries over (history does not).
-    code, _, err = await finish(await run_cli(fake, "--model", "tiny", "--chat", "mine", "q"))
+async def test_continuing_a_stored_chat_by_id(fake: FakeOllama, tmp_path: Path):
+    code, _, err = await finish(await run_cli(fake, "--model", "tiny", "--chat", "mine", "first", cwd=tmp_path))
     assert code == 0
     assert "(mine)" in err
+    code, out, _ = await finish(await run_cli(fake, "--chat", "mine", "second", cwd=tmp_path))
+    assert code == 0
+    assert [m["content"] for m in fake.requests[1].body["messages"]] == ["first", "echo: first", "second"]
+    assert fake.requests[1].body["model"] == "tiny"  # the chat remembers its model
 
 
 async def test_ctrl_c_cancels_prints_what_came_and_exits_130(fake: FakeOllama):

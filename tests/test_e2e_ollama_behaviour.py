@@ -265,3 +265,27 @@ async def test_doctor_names_a_missing_default_model(fake: FakeOllama):
     code, out = await run_command(fake.url, "doctor", "--model", "llama3.2")
     assert code == 1
     assert "ollama pull llama3.2" in out
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"caBundle": "/nonexistent/ca.pem"}, "initializationOptions.caBundle"),
+        ({"headers": {"X-Token": "line\nbreak"}}, "initializationOptions.headers"),
+        ({"autoApprove": "write_file"}, "initializationOptions.autoApprove"),
+        ({"stallTimeoutSeconds": 0}, "initializationOptions.stallTimeoutSeconds"),
+    ],
+)
+async def test_unusable_options_are_named(spawn_daemon, options, field):
+    daemon = await spawn_daemon()
+    with pytest.raises(RpcError) as raised:
+        await daemon.initialize(options)
+    assert raised.value.code == -32602
+    assert raised.value.data == {"kind": "invalid_params", "field": field}
+
+
+async def test_an_empty_401_still_says_how_to_authenticate(daemon: Daemon, fake: FakeOllama):
+    fake.script(Reply.plain(401, ""))
+    with pytest.raises(RpcError) as raised:
+        await daemon.request("chat/start", {"chatId": "c1", "prompt": "hi"})
+    assert "OLLAMA_API_KEY" in raised.value.message

@@ -783,7 +783,8 @@ async def test_list_models_empty(mock: respx.MockRouter, client: OllamaClient) -
 
 async def test_show(mock: respx.MockRouter, client: OllamaClient) -> None:
     route = mock.post("/api/show").respond(json=SHOW_BODY)
-    assert await client.show("llama3.2") == ModelDetails(("completion", "tools"), 131072)
+    details = await client.show("llama3.2")
+    assert (details.capabilities, details.context_length) == (("completion", "tools"), 131072)
     assert json.loads(route.calls.last.request.content) == {"model": "llama3.2"}
 
 
@@ -797,6 +798,20 @@ async def test_show_unknown_model(mock: respx.MockRouter, client: OllamaClient) 
     mock.post("/api/show").respond(404, json={"error": "model 'ghost' not found"})
     with pytest.raises(ModelNotFound, match="model 'ghost' not found"):
         await client.show("ghost")
+
+
+async def test_installed_models_combine_tags_and_show(mock: respx.MockRouter, client: OllamaClient) -> None:
+    mock.get("/api/tags").respond(json={"models": [
+        {"name": "llama3.2:latest", "size": 2019393189,
+         "details": {"family": "llama", "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}},
+        {"name": "old:latest", "size": 1, "details": {}},
+    ]})
+    mock.post("/api/show", json={"model": "llama3.2:latest"}).respond(json=SHOW_BODY)
+    mock.post("/api/show", json={"model": "old:latest"}).respond(500, json={"error": "boom"})
+    llama, old = await client.installed_models()
+    assert llama.name == "llama3.2:latest" and llama.size_bytes == 2019393189 and llama.family == "llama"
+    assert llama.capabilities == frozenset({"completion", "tools"}) and llama.context_length == 131072
+    assert old.capabilities is None and old.can("tools")  # unknown, so assumed until Ollama says no
 
 
 async def test_version(mock: respx.MockRouter, client: OllamaClient) -> None:

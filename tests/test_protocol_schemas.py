@@ -131,7 +131,7 @@ def test_chat_id_is_the_same_everywhere() -> None:
             if where.endswith("/properties") and "chatId" in node:
                 assert strip(node["chatId"]) == reference, f"{file_name} {where}"
                 seen += 1
-    assert seen >= 7
+    assert seen >= 8
 
 
 # --------------------------------------------------------------------------
@@ -220,6 +220,16 @@ def test_readme_mentions_every_method_kind_and_code() -> None:
         assert f"`{status}`" in text or f'"{status}"' in text, status
     for tool in ("read_file", "list_directory", "search_text", "find_files", "write_file", "edit_file"):
         assert f"| `{tool}` |" in text, tool
+    for state in ps.schema("chat-status.params")["properties"]["state"]["enum"]:
+        assert f'| `"{state}"` |' in text, state
+    for option in ps.schema("initializationOptions")["properties"]:
+        assert f"| `{option}` |" in text, option
+    for field in ps.schema("chat-models.result")["$defs"]["model"]["properties"]:
+        assert f"| `{field}` |" in text, field
+    for field in ps.schema("chat-start.result")["properties"]["usage"]["properties"]:
+        assert f"| `usage.{field}` |" in text, field
+    for field in ps.schema("chat-start.params")["properties"]:
+        assert f"| `{field}` |" in text, field
 
 
 def test_a_bad_example_is_caught() -> None:
@@ -242,9 +252,28 @@ GOOD_RESULT = {
     "chatId": "c1",
     "stopReason": "end_turn",
     "message": {"role": "assistant", "content": "hi"},
-    "usage": {"promptTokens": 1, "completionTokens": 2, "totalDurationMs": 3.5},
+    "usage": {"promptTokens": 1, "completionTokens": 2, "totalDurationMs": 3.5, "contextTokens": 3, "contextLimit": 8192},
 }
 GOOD_CALL = {"chatId": "c1", "callId": "k1", "name": "read_file", "arguments": {"path": "a"}, "status": "pending"}
+GOOD_STATUS = {"chatId": "c1", "state": "waiting", "message": "waiting for tiny"}
+GOOD_MODEL = {
+    "name": "qwen3:8b",
+    "sizeBytes": 5225388164,
+    "family": "qwen3",
+    "parameterSize": "8.2B",
+    "quantization": "Q4_K_M",
+    "capabilities": ["completion", "thinking", "tools"],
+    "contextLength": 40960,
+}
+UNKNOWN_MODEL = {
+    "name": "old:latest",
+    "sizeBytes": None,
+    "family": None,
+    "parameterSize": None,
+    "quantization": None,
+    "capabilities": [],
+    "contextLength": None,
+}
 
 
 def _without(d: dict, key: str) -> dict:
@@ -259,6 +288,8 @@ NEGATIVE = [
     ("chat/start", "params", {**GOOD_START, "think": 1}),
     ("chat/start", "params", {**GOOD_START, "model": ""}),
     ("chat/start", "params", {**GOOD_START, "options": []}),
+    ("chat/start", "params", {**GOOD_START, "images": "aGVsbG8="}),
+    ("chat/start", "params", {**GOOD_START, "images": [1]}),
     ("chat/token", "params", {**GOOD_TOKEN, "kind": "foo"}),
     ("chat/token", "params", _without(GOOD_TOKEN, "seq")),
     ("chat/token", "params", {**GOOD_TOKEN, "seq": -1}),
@@ -269,6 +300,22 @@ NEGATIVE = [
     ("chat/start", "result", {**GOOD_RESULT, "usage": {"promptTokens": -1, "completionTokens": 0, "totalDurationMs": 0}}),
     ("chat/start", "result", {**GOOD_RESULT, "usage": {"promptTokens": 1.5, "completionTokens": 0, "totalDurationMs": 0}}),
     ("chat/start", "result", {**GOOD_RESULT, "done": False}),
+    ("chat/start", "result", {**GOOD_RESULT, "usage": _without(GOOD_RESULT["usage"], "contextTokens")}),
+    ("chat/start", "result", {**GOOD_RESULT, "usage": _without(GOOD_RESULT["usage"], "contextLimit")}),
+    ("chat/start", "result", {**GOOD_RESULT, "usage": {**GOOD_RESULT["usage"], "contextLimit": -1}}),
+    ("chat/start", "result", {**GOOD_RESULT, "usage": {**GOOD_RESULT["usage"], "contextTokens": None}}),
+    ("chat/status", "params", {**GOOD_STATUS, "state": "loading"}),
+    ("chat/status", "params", {**GOOD_STATUS, "message": ""}),
+    ("chat/status", "params", _without(GOOD_STATUS, "message")),
+    ("chat/status", "params", {**GOOD_STATUS, "seq": 0}),
+    ("chat/models", "params", {"refresh": "yes"}),
+    ("chat/models", "result", {}),
+    ("chat/models", "result", {"models": [_without(GOOD_MODEL, "contextLength")]}),
+    ("chat/models", "result", {"models": [{**GOOD_MODEL, "capabilities": None}]}),
+    ("chat/models", "result", {"models": [{**GOOD_MODEL, "capabilities": ["tools", "tools"]}]}),
+    ("chat/models", "result", {"models": [{**GOOD_MODEL, "sizeBytes": -1}]}),
+    ("chat/models", "result", {"models": [{**GOOD_MODEL, "name": ""}]}),
+    ("chat/models", "result", {"models": [{**GOOD_MODEL, "digest": "sha256:0"}]}),
     ("chat/cancel", "params", {}),
     ("chat/cancel", "result", {"cancelled": "yes"}),
     ("chat/toolCall", "params", {**GOOD_CALL, "status": "done"}),
@@ -298,6 +345,14 @@ POSITIVE = [
     ("chat/toolCall", "params", {**GOOD_CALL, "status": "denied"}),
     ("chat/toolCall", "params", {**GOOD_CALL, "status": "completed", "output": "x" * 2000}),
     ("chat/requestPermission", "result", {"decision": "allow_always", "remember": True}),
+    ("chat/start", "params", {**GOOD_START, "images": ["aGVsbG8="]}),
+    ("chat/start", "params", {**GOOD_START, "images": []}),
+    ("chat/start", "result", {**GOOD_RESULT, "usage": {**GOOD_RESULT["usage"], "contextTokens": 0, "contextLimit": 0}}),
+    ("chat/status", "params", {**GOOD_STATUS, "state": "no_tools"}),
+    ("chat/models", "params", {}),
+    ("chat/models", "params", {"refresh": False, "futureField": 1}),
+    ("chat/models", "result", {"models": []}),
+    ("chat/models", "result", {"models": [GOOD_MODEL, UNKNOWN_MODEL]}),
 ]
 
 
@@ -346,7 +401,20 @@ def test_errors_pass(error: dict) -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"maxToolRounds": 0}, {"maxToolRounds": "5"}, {"autoApprove": "write_file"}, {"model": ""}, []],
+    [
+        {"maxToolRounds": 0},
+        {"maxToolRounds": "5"},
+        {"autoApprove": "write_file"},
+        {"model": ""},
+        [],
+        {"maxContext": 0},
+        {"maxContext": 4096.5},
+        {"stallTimeoutSeconds": 0},
+        {"stallTimeoutSeconds": "120"},
+        {"headers": {"X-Team": 1}},
+        {"headers": ["Authorization: Bearer x"]},
+        {"caBundle": 5},
+    ],
 )
 def test_negative_initialization_options_fail(options: Any) -> None:
     with pytest.raises(ValidationError):
@@ -355,6 +423,10 @@ def test_negative_initialization_options_fail(options: Any) -> None:
 
 def test_initialization_options_tolerate_unknown_keys() -> None:
     ps.validate_initialization_options({"someFutureOption": {"x": 1}, "maxToolRounds": 1})
+    ps.validate_initialization_options(
+        {"maxContext": 1, "stallTimeoutSeconds": 0.5, "headers": {"Authorization": "Bearer x"}, "caBundle": "/ca.pem"}
+    )
+    ps.validate_initialization_options({"stallTimeoutSeconds": 300, "headers": {}})
     ps.validate_params("initialize", {"processId": None, "capabilities": {}})
     ps.validate_params("initialize", {"processId": None, "capabilities": {}, "initializationOptions": None})
 
@@ -362,7 +434,7 @@ def test_initialization_options_tolerate_unknown_keys() -> None:
 # --------------------------------------------------------------------------
 # validate_outgoing
 
-SENT = {1: "chat/start", 2: "chat/cancel", 0: "initialize", "s": "shutdown"}
+SENT = {1: "chat/start", 2: "chat/cancel", 3: "chat/models", 0: "initialize", "s": "shutdown"}
 
 
 @pytest.mark.parametrize(
@@ -378,6 +450,8 @@ SENT = {1: "chat/start", 2: "chat/cancel", 0: "initialize", "s": "shutdown"}
         },
         {"jsonrpc": "2.0", "id": 1, "result": GOOD_RESULT},
         {"jsonrpc": "2.0", "id": 2, "result": {"cancelled": False}},
+        {"jsonrpc": "2.0", "method": "chat/status", "params": GOOD_STATUS},
+        {"jsonrpc": "2.0", "id": 3, "result": {"models": [GOOD_MODEL, UNKNOWN_MODEL]}},
         {"jsonrpc": "2.0", "id": 0, "result": {"capabilities": {}, "serverInfo": {"name": "ollama-chatd"}}},
         {"jsonrpc": "2.0", "id": "s", "result": None},
         {"jsonrpc": "2.0", "id": 1, "error": {"code": -32800, "message": "Request cancelled."}},
@@ -403,6 +477,11 @@ def test_validate_outgoing_accepts(message: dict) -> None:
         {"jsonrpc": "2.0", "method": "chat/requestPermission", "params": {}},
         {"jsonrpc": "2.0", "id": 1, "result": {**GOOD_RESULT, "stopReason": "stop"}},
         {"jsonrpc": "2.0", "id": 2, "result": GOOD_RESULT},
+        {"jsonrpc": "2.0", "id": 7, "method": "chat/status", "params": GOOD_STATUS},
+        {"jsonrpc": "2.0", "method": "chat/status", "params": {**GOOD_STATUS, "state": "thinking"}},
+        {"jsonrpc": "2.0", "id": 8, "method": "chat/models", "params": {}},
+        {"jsonrpc": "2.0", "id": 3, "result": {"models": [_without(GOOD_MODEL, "family")]}},
+        {"jsonrpc": "2.0", "id": 3, "result": GOOD_RESULT},
         {"jsonrpc": "2.0", "id": 42, "result": GOOD_RESULT},
         {"jsonrpc": "2.0", "id": None, "result": None},
         {"jsonrpc": "2.0", "id": None, "error": {"code": -32602, "message": "x", "data": {"kind": "invalid_params"}}},
@@ -427,7 +506,9 @@ def test_unknown_method_lookups() -> None:
     with pytest.raises(ps.UnknownMethodError):
         ps.validate_result("chat/token", {})
     assert ps.has_schema("chat/start", "result")
+    assert ps.has_schema("chat/models", "result")
     assert not ps.has_schema("chat/token", "result")
+    assert not ps.has_schema("chat/status", "result")
     assert not ps.has_schema("initialize")
 
 

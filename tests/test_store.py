@@ -4,11 +4,12 @@ daemons, corrupt files, failing disks and old schemas, without blocking the loop
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,14 @@ def contents(chat: StoredChat | None) -> list[tuple[str, str, str]]:
     return [(stored.message.role, stored.message.content, stored.status) for stored in chat.messages]
 
 
-def database(tmp_path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(tmp_path / DATABASE_NAME)
+@contextlib.contextmanager
+def database(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """The store's file, opened directly (in autocommit mode)."""
+    connection = sqlite3.connect(tmp_path / DATABASE_NAME, isolation_level=None)
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 # -- round trip
@@ -253,6 +260,14 @@ async def test_a_deleted_chat_is_gone_with_its_messages(store: ChatStore, tmp_pa
         assert connection.execute("SELECT count(*) FROM turns").fetchone() == (1,)
 
 
+async def test_the_database_is_readable_by_its_owner_only(store: ChatStore, tmp_path: Path) -> None:
+    run_turn(store, "chat-1", "A private prompt")
+    await store.flush()
+
+    for name in (DATABASE_NAME, f"{DATABASE_NAME}-wal"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+
+
 def test_timestamps_are_shown_as_utc_iso_8601() -> None:
     assert iso8601(1_700_000_000.1234) == "2023-11-14T22:13:20.123Z"
 
@@ -361,7 +376,6 @@ def damage_the_schema_page(tmp_path: Path) -> None:
     with database(tmp_path) as connection:
         connection.execute("CREATE TABLE filler (x)")
         connection.executemany("INSERT INTO filler VALUES (?)", [("x" * 100,)] * 100)
-    connection.close()
     with open(tmp_path / DATABASE_NAME, "r+b") as file:
         file.seek(100)  # past the header: page 1 holds the schema
         file.write(b"\xff" * 3_000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,6 +43,7 @@ class InitializationOptions:
     stall_timeout_seconds: float = attrs.field(default=120.0, validator=_positive)
     headers: dict[str, str] = attrs.Factory(dict)
     ca_bundle: str | None = None
+    state_dir: str | None = None
 
 
 @attrs.frozen
@@ -56,6 +58,7 @@ class Settings:
     stall_timeout: float
     headers: dict[str, str]
     verify: bool | str
+    state_dir: str | None
 
     @classmethod
     def resolve(cls, options: InitializationOptions, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -68,6 +71,7 @@ class Settings:
             stall_timeout=options.stall_timeout_seconds,
             headers=_headers(options.headers, environ.get(API_KEY_ENV, "").strip()),
             verify=options.ca_bundle or True,
+            state_dir=options.state_dir,
         )
 
 
@@ -112,10 +116,24 @@ def _string_list(value: Any, _: type) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _header_map(value: Any, _: type) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise FieldError("headers", 'must be an object of header names to values, e.g. {"Authorization": "Bearer …"}')
+    for name, text in value.items():
+        if not isinstance(text, str) or not _HEADER_TEXT.fullmatch(name) or not _HEADER_VALUE.fullmatch(text):
+            raise FieldError("headers", f"has an invalid header {name!r}: names and values must be printable ASCII on one line")
+    return dict(value)
+
+
+_HEADER_TEXT = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")
+
+
 def _converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     register_strict_scalars(converter)
     converter.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _string_list)
+    converter.register_structure_hook_func(lambda cls: cls == dict[str, str], _header_map)
     converter.register_structure_hook(
         InitializationOptions, camel_case_structure(InitializationOptions, converter)
     )

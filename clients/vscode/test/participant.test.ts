@@ -26,9 +26,10 @@ interface Run {
 async function ask(
   events: ScriptedEvent[],
   outcome: TurnOutcome | ((token: unknown) => TurnOutcome),
-  options: { history?: unknown[]; settings?: Partial<Settings>; serverSession?: string; token?: CancellationTokenSource; prompt?: string } = {},
+  options: { history?: unknown[]; settings?: Partial<Settings>; serverSession?: string; token?: CancellationTokenSource; prompt?: string; storedChats?: string[] } = {},
 ): Promise<Run> {
   const chat = new ScriptedChat(events, outcome as any);
+  options.storedChats?.forEach((id) => chat.storedChats.add(id));
   const outcomes: TurnOutcome[] = [];
   const handler = createChatRequestHandler({
     acquireServer: async (): Promise<Acquisition> => ({ kind: 'ready', chat, serverSession: options.serverSession ?? 'session-1' }),
@@ -163,20 +164,23 @@ describe('tool calls', () => {
 });
 
 describe('chat/status', () => {
-  test('waiting, retrying and no_tools explain themselves as progress; streaming adds nothing', async () => {
+  test('waiting (once per turn), retrying, truncated and no_tools show as progress; streaming adds nothing', async () => {
     const { stream } = await ask(
       [
-        { status: { state: 'waiting', message: 'Loading qwen3:8b into memory…' } },
-        { status: { state: 'streaming', message: 'streaming' } },
+        { status: { state: 'waiting', message: 'waiting for qwen3:8b' } },
+        { status: { state: 'streaming', message: 'qwen3:8b is answering' } },
         { status: { state: 'no_tools', message: 'plain cannot use tools: it answers without access to the workspace' } },
-        { status: { state: 'retrying', message: 'Ollama is busy; trying again in 1 s' } },
+        { status: { state: 'truncated', message: "left 4 older messages out so the chat fits the model's 4096-token context window" } },
+        { status: { state: 'waiting', message: 'waiting for qwen3:8b' } },
+        { status: { state: 'retrying', message: 'Ollama is busy (server busy); trying again in 1 s' } },
       ],
       finished('ok'),
     );
     assert.deepEqual(stream.of('progress'), [
-      'Loading qwen3:8b into memory…',
+      'waiting for qwen3:8b',
       'plain cannot use tools: it answers without access to the workspace',
-      'Ollama is busy; trying again in 1 s',
+      "left 4 older messages out so the chat fits the model's 4096-token context window",
+      'Ollama is busy (server busy); trying again in 1 s',
     ]);
   });
 });
@@ -231,6 +235,13 @@ describe('one daemon chat per VS Code chat session', () => {
     const { stream, result } = await ask([{ token: 'hi' }], finished('hi'), { history, serverSession: 'session-1' });
     assert.match(stream.of('progress')[0], /restarted.*does not remember/);
     assert.deepEqual(result.metadata, { chatId: 'vscode-old', serverSession: 'session-1' });
+  });
+
+  test('a daemon that kept the chat across the restart (a chat store) continues it without a note', async () => {
+    const history = [{ result: { metadata: { chatId: 'vscode-old', serverSession: 'session-0' } } }];
+    const { stream, chat } = await ask([{ token: 'hi' }], finished('hi'), { history, serverSession: 'session-1', storedChats: ['vscode-old'] });
+    assert.deepEqual(stream.of('progress'), []);
+    assert.equal(chat.turns[0].params.chatId, 'vscode-old');
   });
 });
 
@@ -299,5 +310,19 @@ describe('errors are readable chat messages with the fix, never a stack trace', 
     const copy = stream.buttons().find((b) => b.value === 'Copy install command');
     assert.deepEqual(copy?.arguments, ['pip install ollama-chatd']);
     assert.equal(typeof result.metadata.chatId, 'string');
+  });
+
+  test('a failure inside the extension itself is a message too', async () => {
+    const handler = createChatRequestHandler({
+      acquireServer: async () => {
+        throw new TypeError('cannot read properties of undefined');
+      },
+      settings: () => DEFAULT_SETTINGS,
+      resolveToolPath: () => undefined,
+    });
+    const stream = new ChatStreamRecorder();
+    await handler({ prompt: 'hi' } as any, { history: [] } as any, stream as any, new CancellationTokenSource().token as any);
+    assert.equal(stream.answer, '⚠️ The Ollama extension failed: cannot read properties of undefined');
+    assert.doesNotMatch(stream.answer, /\n\s+at /);
   });
 });

@@ -26,7 +26,7 @@ def run_chat(args: argparse.Namespace) -> int:
 async def _chat(args: argparse.Namespace) -> int:
     workspace = Path(args.workspace).resolve()
     # Its own session: Ctrl-C in the terminal is ours to turn into a cancel, not the daemon's.
-    client = await StdioClient.spawn(start_new_session=True)
+    client = await StdioClient.spawn(_serve_command(args), start_new_session=True)
     view = JsonView() if args.json else TerminalView()
     client.on_message = view.message
     client.on_notification("chat/token", view.token)
@@ -62,6 +62,15 @@ async def _ask(client: StdioClient, view: TerminalView | JsonView, params: dict[
         client.on_message = None  # the conversation is over; shutdown is not news
     view.finished(result)
     return 0
+
+
+def _serve_command(args: argparse.Namespace) -> list[str]:
+    command = [sys.executable, "-m", "ollama_chatd", "serve"]
+    if args.no_store:
+        command.append("--no-store")
+    elif args.state_dir:
+        command += ["--state-dir", str(args.state_dir)]
+    return command
 
 
 def _initialize_params(args: argparse.Namespace, workspace: Path) -> dict[str, Any]:

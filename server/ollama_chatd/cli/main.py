@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ollama_chatd import __version__
 from ollama_chatd.rpc.framing import DEFAULT_MAX_MESSAGE_BYTES
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_MESSAGE_BYTES,
         help="refuse incoming messages larger than this (default %(default)s)",
     )
+    add_store_options(serve)
     serve.set_defaults(run=_serve)
 
     chat = commands.add_parser("chat", help="ask a question from the terminal")
@@ -43,7 +45,19 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--think", action="store_true", help="ask a thinking model to think first")
     chat.add_argument("--yes", "-y", action="store_true", help="allow every change the model asks to make")
     chat.add_argument("--json", action="store_true", help="print every JSON-RPC message received, one per line")
+    add_store_options(chat)
     chat.set_defaults(run=_chat)
+
+    history = commands.add_parser("history", help="list this workspace's stored chats, or print one")
+    history.add_argument("chat_id", nargs="?", metavar="CHAT_ID", help="print this chat")
+    history.add_argument("--limit", type=int, default=50, help="how many chats to list (default 50)")
+    export = commands.add_parser("export", help="print a stored chat as Markdown or JSON")
+    export.add_argument("chat_id", metavar="CHAT_ID")
+    export.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    for command, run in ((history, _history), (export, _export)):
+        command.add_argument("--workspace", "-w", default=".", help="the workspace the chats belong to (default: .)")
+        command.add_argument("--state-dir", type=Path, help="where chats are stored (default: the user data directory)")
+        command.set_defaults(run=run)
 
     models = commands.add_parser("models", help="list the installed models and what they can do")
     doctor = commands.add_parser("doctor", help="check that the daemon can work with Ollama")
@@ -54,12 +68,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument("--state-dir", type=Path, help="where chats are stored (default: the user data directory)")
+    store.add_argument("--no-store", action="store_true", help="keep chats in memory only")
+
+
 def _serve(args: argparse.Namespace) -> int:
     from ollama_chatd import logs
+    from ollama_chatd.rpc.server import StoreChoice
     from ollama_chatd.rpc.stdio import serve
 
     logs.configure(args.log_level, args.log_file)
-    return serve(args.max_message_bytes)
+    return serve(args.max_message_bytes, StoreChoice(args.state_dir, args.no_store))
+
+
+def _history(args: argparse.Namespace) -> int:
+    from ollama_chatd.cli.history import run_history
+
+    return run_history(args)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ollama_chatd.cli.history import run_export
+
+    return run_export(args)
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -24,7 +24,8 @@ def context_size(info: llm.ModelInfo, options: dict | None, max_context: int) ->
     asked = (options or {}).get("num_ctx")
     if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0:
         return asked
-    return min(info.context_length or max_context, max_context)
+    trained = info.context_length if info.context_length and info.context_length > 0 else max_context
+    return min(trained, max_context)
 
 
 def answer_reserve(num_ctx: int) -> int:

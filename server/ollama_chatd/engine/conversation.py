@@ -1,6 +1,9 @@
-"""A chat's history, as the model sees it."""
+"""A chat's history, as the model sees it, and where it is kept."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
 
 import attrs
 
@@ -28,14 +31,49 @@ class Conversation:
         self.messages.append(message)
 
 
-class Conversations:
-    """Every chat of this daemon, in memory, by client-chosen id."""
+class SavedChat(Protocol):
+    model: str | None
 
-    def __init__(self) -> None:
+    def history(self) -> Sequence[llm.Message]: ...
+
+
+class Journal(Protocol):
+    """Where turns are recorded as they happen (`ollama_chatd.store.ChatStore`).
+
+    Writes return at once: recording must never slow the turn down.
+    """
+
+    async def load(self, chat_id: str) -> SavedChat | None: ...
+
+    def begin_turn(self, chat_id: str, user: llm.Message, *, model: str, system: str | None) -> None: ...
+
+    def checkpoint(self, chat_id: str, partial: llm.Message) -> None: ...
+
+    def append(self, chat_id: str, message: llm.Message, status: str = "complete") -> None: ...
+
+    def end_turn(self, chat_id: str, *, stop_reason: str, usage: llm.Usage) -> None: ...
+
+    def discard_turn(self, chat_id: str) -> None: ...
+
+
+class Conversations:
+    """The chats of this session: those in use, loaded from the journal on first use."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
         self._by_id: dict[str, Conversation] = {}
 
-    def get(self, chat_id: str) -> Conversation | None:
-        return self._by_id.get(chat_id)
+    async def get(self, chat_id: str) -> Conversation | None:
+        if (conversation := self._by_id.get(chat_id)) is not None:
+            return conversation
+        saved = await self._journal.load(chat_id)
+        if saved is None:
+            return None
+        conversation = self._by_id[chat_id] = Conversation(chat_id, saved.model, list(saved.history()))
+        return conversation
 
     def add(self, conversation: Conversation) -> None:
         self._by_id[conversation.chat_id] = conversation
+
+    def forget(self, chat_id: str) -> None:
+        self._by_id.pop(chat_id, None)

@@ -17,7 +17,7 @@ import attrs
 
 from ollama_chatd import llm
 from ollama_chatd.engine.context import context_size
-from ollama_chatd.engine.conversation import Conversation, Conversations
+from ollama_chatd.engine.conversation import Conversation, Conversations, Journal
 from ollama_chatd.engine.events import EventSink
 from ollama_chatd.engine.models import ModelCatalog
 from ollama_chatd.engine.turn import (
@@ -78,6 +78,7 @@ class ChatEngine:
     def __init__(
         self,
         backend: llm.ChatBackend,
+        journal: Journal,
         *,
         default_model: str | None = None,
         tools: ToolRunner | None = None,
@@ -86,10 +87,11 @@ class ChatEngine:
         busy_retry_delays: tuple[float, ...] = BUSY_RETRY_DELAYS,
     ):
         self._backend = backend
+        self._journal = journal
         self._default_model = default_model
         self._max_context = max_context
         self.models = ModelCatalog(backend)
-        self._conversations = Conversations()
+        self._conversations = Conversations(journal)
         self._running: dict[str, _RunningTurn] = {}
         call_numbers = itertools.count(1)
         self._turn_settings = TurnSettings(
@@ -123,9 +125,9 @@ class ChatEngine:
         assert task is not None
         running = self._running[request.chat_id] = _RunningTurn(task)
         try:
-            conversation = self._conversation_for(request)
+            conversation = await self._conversation_for(request)
             model = await self._model_for(request, conversation)
-            turn = Turn(conversation, model, request, self._backend, self._turn_settings, emit)
+            turn = Turn(conversation, model, request, self._backend, self._journal, self._turn_settings, emit)
             try:
                 return await turn.run()
             except asyncio.CancelledError:
@@ -139,8 +141,15 @@ class ChatEngine:
         finally:
             del self._running[request.chat_id]
 
-    def _conversation_for(self, request: TurnRequest) -> Conversation:
-        return self._conversations.get(request.chat_id) or Conversation.start(request.chat_id, request.system)
+    async def _conversation_for(self, request: TurnRequest) -> Conversation:
+        conversation = await self._conversations.get(request.chat_id)
+        return conversation or Conversation.start(request.chat_id, request.system)
+
+    def forget(self, chat_id: str) -> None:
+        """Drop a chat from memory (it was deleted); refused while a turn runs."""
+        if chat_id in self._running:
+            raise ChatBusy(chat_id)
+        self._conversations.forget(chat_id)
 
     async def _model_for(self, request: TurnRequest, conversation: Conversation) -> llm.ModelInfo:
         name = request.model or conversation.model or self._default_model

@@ -13,13 +13,14 @@ import attrs
 
 from ollama_chatd import llm
 from ollama_chatd.engine.context import answer_reserve, estimate_tokens, fit_window
-from ollama_chatd.engine.conversation import Conversation
+from ollama_chatd.engine.conversation import Conversation, Journal
 from ollama_chatd.engine.events import EventSink, StatusChange, TextDelta
 
 logger = logging.getLogger(__name__)
 
 StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
 BUSY_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each retry of a 503 (server busy)
+CHECKPOINT_SECONDS = 1.0
 
 
 class ToolRunner(Protocol):
@@ -104,6 +105,7 @@ class Turn:
         model: llm.ModelInfo,
         request: TurnRequest,
         backend: llm.ChatBackend,
+        journal: Journal,
         settings: TurnSettings,
         emit: EventSink,
     ):
@@ -111,6 +113,7 @@ class Turn:
         self._model = model
         self._request = request
         self._backend = backend
+        self._journal = journal
         self._settings = settings
         self._emit = emit
         self._checkpoint = len(conversation.messages)
@@ -125,11 +128,26 @@ class Turn:
     def forget(self) -> None:
         """Leave the chat as it was before this turn."""
         del self._conversation.messages[self._checkpoint :]
+        self._journal.discard_turn(self._request.chat_id)
 
     async def run(self) -> TurnResult:
-        self._conversation.append(
-            llm.Message("user", self._request.prompt, images=self._request.images)
+        user = llm.Message("user", self._request.prompt, images=self._request.images)
+        self._conversation.append(user)
+        self._journal.begin_turn(
+            self._request.chat_id, user, model=self._model.name, system=self._request.system
         )
+        stop_reason = "error"
+        try:
+            result = await self._run_rounds()
+            stop_reason = result.stop_reason
+            return result
+        except asyncio.CancelledError:
+            stop_reason = "cancelled"
+            raise
+        finally:
+            self._journal.end_turn(self._request.chat_id, stop_reason=stop_reason, usage=self._usage)
+
+    async def _run_rounds(self) -> TurnResult:
         for tool_round in itertools.count():
             reply = await self._reply()
             if not reply.tool_calls or self._settings.tools is None:
@@ -231,6 +249,7 @@ class Turn:
     async def _stream_once(self, request: llm.ChatRequest) -> _Reply:
         reply = _Reply()
         self._status("waiting", f"waiting for {request.model}")
+        checkpoints = asyncio.create_task(self._checkpoint_while_streaming(reply))
         try:
             async with contextlib.aclosing(self._backend.stream_chat(request)) as chunks:
                 first = True
@@ -250,21 +269,37 @@ class Turn:
                         reply.done_reason = chunk.done_reason
                         reply.usage = chunk.usage or llm.Usage()
         except asyncio.CancelledError:
-            self._keep_partial(reply)
+            self._keep_partial(reply, "cancelled")
             raise
         except llm.BackendError as error:
-            raise TurnFailed(error, self._keep_partial(reply)) from error
-        self._conversation.append(reply.message())
+            raise TurnFailed(error, self._keep_partial(reply, "failed")) from error
+        finally:
+            checkpoints.cancel()
+        self._record(reply.message())
         return reply
 
-    def _keep_partial(self, reply: _Reply) -> llm.Message | None:
+    async def _checkpoint_while_streaming(self, reply: _Reply) -> None:
+        """Save the answer so far every second, off the token path, so a crash
+        loses at most a second of it."""
+        saved = 0
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            if (size := len(reply.content) + len(reply.thinking)) != saved:
+                saved = size
+                self._journal.checkpoint(self._request.chat_id, _without_calls(reply.message()))
+
+    def _keep_partial(self, reply: _Reply, status: str) -> llm.Message | None:
         # Tool calls of an interrupted reply never ran: keep only the text, so the
         # history never holds calls without results.
         if not (reply.content or reply.thinking):
             return None
-        partial = attrs.evolve(reply.message(), tool_calls=())
-        self._conversation.append(partial)
+        partial = _without_calls(reply.message())
+        self._record(partial, status)
         return partial
+
+    def _record(self, message: llm.Message, status: str = "complete") -> None:
+        self._conversation.append(message)
+        self._journal.append(self._request.chat_id, message, status)
 
     def _status(self, state: Any, message: str) -> None:
         self._emit(StatusChange(state, message))
@@ -283,14 +318,18 @@ class Turn:
                     result = tools.skip(chat_id, call_id, call, self._emit, skip)
                 else:
                     result = await tools.run(chat_id, call_id, call, self._emit)
-                self._conversation.append(_tool_message(call, result))
+                self._record(_tool_message(call, result))
                 pending.pop(0)
         except asyncio.CancelledError:
             # Every call the model made gets a result, so the next turn's history is valid.
             for call_id, call in pending:
                 result = tools.skip(chat_id, call_id, call, self._emit, "cancelled by the user")
-                self._conversation.append(_tool_message(call, result))
+                self._record(_tool_message(call, result))
             raise
+
+
+def _without_calls(message: llm.Message) -> llm.Message:
+    return attrs.evolve(message, tool_calls=())
 
 
 def _server_busy(error: llm.BackendError) -> bool:

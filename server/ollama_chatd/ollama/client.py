@@ -257,9 +257,10 @@ class OllamaClient:
             return ModelNotFound(model, detail=error)
         if status == 400 and error is not None and (feature := _unsupported_feature(error)):
             return FeatureNotSupported(error, status, feature)
-        if status in (401, 403) and (error or body.strip()):
+        # An empty 403 is Ollama's own Host-header check (see _EMPTY_BODY_HINTS), not credentials.
+        if status == 401 or (status == 403 and body.strip()):
             return UpstreamError(
-                f"Ollama at {self.base_url} refused the request ({status}: {error or _readable_text(body, '')}). "
+                f"Ollama at {self.base_url} refused the request ({status}: {error or _readable_text(body, '') or 'unauthorized'}). "
                 "If it needs credentials, set OLLAMA_API_KEY (sent as a Bearer token) or the `headers` "
                 "initialization option",
                 status,

@@ -200,7 +200,8 @@ def _json_object_or_none(text: str) -> Any:
 
 def parse_tags(body: Mapping[str, Any]) -> list[ModelSummary]:
     """/api/tags -> the installed models."""
-    return [_model_summary(entry) for entry in _list_field(body, "models", "/api/tags")]
+    summaries = [_model_summary(entry) for entry in _list_field(body, "models", "/api/tags")]
+    return [summary for summary in summaries if summary.name]  # a nameless entry cannot be used
 
 
 def _model_summary(entry: Any) -> ModelSummary:

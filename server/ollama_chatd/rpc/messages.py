@@ -29,6 +29,10 @@ CHAT_TOOL_CALL = "chat/toolCall"
 CHAT_REQUEST_PERMISSION = "chat/requestPermission"
 CHAT_STATUS = "chat/status"
 CHAT_MODELS = "chat/models"
+CHAT_LIST = "chat/list"
+CHAT_HISTORY = "chat/history"
+CHAT_RENAME = "chat/rename"
+CHAT_DELETE = "chat/delete"
 StatusState = Literal["waiting", "streaming", "retrying", "truncated", "no_tools"]
 
 
@@ -115,6 +119,81 @@ class ModelsResult:
     models: list[ModelEntry]
 
 
+def _page_size(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if not 1 <= value <= 200:
+        raise FieldError("limit", f"must be between 1 and 200, got {value}")
+
+
+@attrs.define
+class ListParams:
+    limit: int = attrs.field(default=50, validator=_page_size)
+    before: str | None = None
+
+
+@attrs.define
+class ChatEntry:
+    chat_id: str
+    title: str | None
+    model: str | None
+    created_at: str
+    updated_at: str
+    turns: int
+    cursor: str
+
+
+@attrs.define
+class ListResult:
+    chats: list[ChatEntry]
+
+
+@attrs.define
+class ChatIdParams:
+    chat_id: str = attrs.field(validator=_chat_id)
+
+
+@attrs.define
+class HistoryToolCall:
+    name: str
+    arguments: dict[str, Any]
+    id: str | None = None
+
+
+@attrs.define
+class HistoryMessage:
+    role: str
+    content: str
+    created_at: str
+    thinking: str | None = None
+    tool_calls: list[HistoryToolCall] | None = None
+    tool_name: str | None = None
+    status: str | None = None
+
+
+@attrs.define
+class HistoryResult:
+    chat_id: str
+    title: str | None
+    model: str | None
+    messages: list[HistoryMessage]
+
+
+@attrs.define
+class RenameParams:
+    chat_id: str = attrs.field(validator=_chat_id)
+    title: str = attrs.field(validator=_non_empty)
+
+
+@attrs.define
+class RenameResult:
+    chat_id: str
+    title: str
+
+
+@attrs.define
+class DeleteResult:
+    deleted: bool
+
+
 @attrs.define
 class ToolCallParams:
     chat_id: str
@@ -169,6 +248,30 @@ class ModelsRequest:
 
 
 @attrs.define
+class ListRequest:
+    id: MsgId
+    params: ListParams
+    method: str
+    jsonrpc: str
+
+
+@attrs.define
+class ChatIdRequest:
+    id: MsgId
+    params: ChatIdParams
+    method: str
+    jsonrpc: str
+
+
+@attrs.define
+class RenameRequest:
+    id: MsgId
+    params: RenameParams
+    method: str
+    jsonrpc: str
+
+
+@attrs.define
 class StatusNotification:
     params: StatusParams
     method: str
@@ -203,6 +306,10 @@ MESSAGE_TYPES: dict[str, type] = {
     CHAT_TOOL_CALL: ToolCallNotification,
     CHAT_STATUS: StatusNotification,
     CHAT_MODELS: ModelsRequest,
+    CHAT_LIST: ListRequest,
+    CHAT_HISTORY: ChatIdRequest,
+    CHAT_RENAME: RenameRequest,
+    CHAT_DELETE: ChatIdRequest,
     CHAT_REQUEST_PERMISSION: RequestPermissionRequest,
 }
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
+
+import attrs
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
@@ -17,12 +20,21 @@ from ollama_chatd.rpc.errors import invalid_params
 from ollama_chatd.rpc.outbox import Outbox
 from ollama_chatd.rpc.protocol import ChatProtocol, chat_converter
 from ollama_chatd.rpc.session import Session
+from ollama_chatd.store import default_state_dir
 
 logger = logging.getLogger(__name__)
 
 
+@attrs.frozen
+class StoreChoice:
+    """Where chats are kept, as the command line says (`--state-dir`, `--no-store`)."""
+
+    state_dir: Path | None = None
+    in_memory: bool = False
+
+
 class ChatServer(LanguageServer):
-    def __init__(self) -> None:
+    def __init__(self, store: StoreChoice = StoreChoice()) -> None:
         super().__init__(
             "ollama-chatd",
             __version__,
@@ -31,6 +43,7 @@ class ChatServer(LanguageServer):
             text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental,
         )
         self.outbox: Outbox | None = None
+        self._store = store
         self.stop_requested = asyncio.Event()
         self._session: Session | None = None
 
@@ -40,6 +53,12 @@ class ChatServer(LanguageServer):
         if self._session is None:
             self._session = Session(self, InitializationOptions())
         return self._session
+
+    def store_location(self, option: str | None) -> Path | None:
+        """The state directory (None: keep chats in memory). The command line wins."""
+        if self._store.in_memory:
+            return None
+        return self._store.state_dir or (Path(option).expanduser() if option else default_state_dir())
 
     def open_session(self, params: lsp.InitializeParams) -> None:
         try:
@@ -70,8 +89,8 @@ class ChatServer(LanguageServer):
             await self._session.close()
 
 
-def create_server() -> ChatServer:
-    server = ChatServer()
+def create_server(store: StoreChoice = StoreChoice()) -> ChatServer:
+    server = ChatServer(store)
 
     @server.feature(lsp.INITIALIZE)
     def initialize(ls: ChatServer, params: lsp.InitializeParams) -> None:
@@ -88,6 +107,22 @@ def create_server() -> ChatServer:
     @server.feature(messages.CHAT_MODELS)
     async def chat_models(ls: ChatServer, params: messages.ModelsParams) -> messages.ModelsResult:
         return await ls.session.list_models(params)
+
+    @server.feature(messages.CHAT_LIST)
+    async def chat_list(ls: ChatServer, params: messages.ListParams) -> messages.ListResult:
+        return await ls.session.list_chats(params)
+
+    @server.feature(messages.CHAT_HISTORY)
+    async def chat_history(ls: ChatServer, params: messages.ChatIdParams) -> messages.HistoryResult:
+        return await ls.session.history(params.chat_id)
+
+    @server.feature(messages.CHAT_RENAME)
+    async def chat_rename(ls: ChatServer, params: messages.RenameParams) -> messages.RenameResult:
+        return await ls.session.rename(params)
+
+    @server.feature(messages.CHAT_DELETE)
+    async def chat_delete(ls: ChatServer, params: messages.ChatIdParams) -> messages.DeleteResult:
+        return await ls.session.delete(params.chat_id)
 
     @server.feature(lsp.SHUTDOWN)
     async def shutdown(ls: ChatServer, *_: object) -> None:

@@ -9,14 +9,18 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from lsprotocol import types as lsp
+
 from ollama_chatd import llm
-from ollama_chatd.config import InitializationOptions, Settings
+from ollama_chatd.config import InitializationOptions, OptionError, Settings
 from ollama_chatd.engine.engine import ChatEngine, TurnRequest, TurnResult
 from ollama_chatd.engine.events import StatusChange, TextDelta, ToolCallUpdate, TurnEvent
 from ollama_chatd.ollama import OllamaClient
+from ollama_chatd.store import ChatStore, InvalidCursor
 from ollama_chatd.rpc import messages
 from ollama_chatd.rpc.editor import ClientApprover, EditorApplier, editor_workspace
-from ollama_chatd.rpc.errors import to_rpc_error
+from ollama_chatd.rpc import chats
+from ollama_chatd.rpc.errors import invalid_params, to_rpc_error
 from ollama_chatd.rpc.outbox import TokenStream
 from ollama_chatd.tools.runner import WorkspaceTools
 
@@ -31,12 +35,20 @@ class Session:
         self._server = server
         self.settings = Settings.resolve(options)
         logger.info("Ollama at %s (from %s)", self.settings.host.url, self.settings.host.source)
-        self.backend = OllamaClient(
-            self.settings.host.url,
-            headers=self.settings.headers,
-            verify=self.settings.verify,
-            stall_timeout=self.settings.stall_timeout,
+        self.store = ChatStore.open(
+            server.store_location(self.settings.state_dir),
+            str(editor_workspace(server).folders[0].path),
+            on_degraded=lambda problem: tell_user(server, problem),
         )
+        try:
+            self.backend = OllamaClient(
+                self.settings.host.url,
+                headers=self.settings.headers,
+                verify=self.settings.verify,
+                stall_timeout=self.settings.stall_timeout,
+            )
+        except OSError as error:  # an unreadable or invalid caBundle
+            raise OptionError("caBundle", f"`caBundle` cannot be used: {error}") from None
         tools = WorkspaceTools(
             lambda: editor_workspace(server),
             ClientApprover(server),
@@ -45,6 +57,7 @@ class Session:
         )
         self.engine = ChatEngine(
             self.backend,
+            self.store,
             default_model=self.settings.default_model,
             tools=tools,
             max_tool_rounds=self.settings.max_tool_rounds,
@@ -86,8 +99,39 @@ class Session:
         if tasks := self.engine.cancel_all():
             await asyncio.wait(tasks)
 
+    async def list_chats(self, params: messages.ListParams) -> messages.ListResult:
+        try:
+            summaries = await self.store.list_chats(limit=params.limit, before=params.before)
+        except InvalidCursor:
+            raise invalid_params(
+                "chat/list: `before` must be the `cursor` of a chat from an earlier chat/list", "before"
+            ) from None
+        return messages.ListResult(chats=[chats.entry(summary) for summary in summaries])
+
+    async def history(self, chat_id: str) -> messages.HistoryResult:
+        saved = await self.store.load(chat_id)
+        if saved is None:
+            raise _unknown_chat("chat/history", chat_id)
+        return chats.history(saved, running=self.engine.is_running(chat_id))
+
+    async def rename(self, params: messages.RenameParams) -> messages.RenameResult:
+        if not await self.store.exists(params.chat_id):
+            raise _unknown_chat("chat/rename", params.chat_id)
+        self.store.rename(params.chat_id, params.title)
+        return messages.RenameResult(chat_id=params.chat_id, title=params.title)
+
+    async def delete(self, chat_id: str) -> messages.DeleteResult:
+        try:
+            self.engine.forget(chat_id)
+        except Exception as error:
+            raise to_rpc_error(error) from error
+        existed = await self.store.exists(chat_id)
+        self.store.delete(chat_id)
+        return messages.DeleteResult(deleted=existed)
+
     async def close(self) -> None:
         await self.backend.aclose()
+        await self.store.close()
 
 
 class _Notifier:
@@ -123,6 +167,18 @@ class _Notifier:
                     error=event.error,
                 ),
             )
+
+
+def _unknown_chat(method: str, chat_id: str) -> Exception:
+    return invalid_params(
+        f"{method}: there is no chat '{chat_id}' in this workspace (chat/list shows them)", "chatId"
+    )
+
+
+def tell_user(server: ChatServer, text: str) -> None:
+    """Something the user should know that is not part of any chat."""
+    logger.warning("%s", text)
+    server.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Warning, message=f"ollama-chatd: {text}"))
 
 
 def _to_wire(result: TurnResult) -> messages.ChatStartResult:

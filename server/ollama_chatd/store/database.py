@@ -174,8 +174,10 @@ class FileDatabase:
 
         Raises OSError, `sqlite3.Error` or `schema.SchemaTooNew`; `classify` tells them apart.
         """
-        # Private: the database holds every prompt of the user.
+        # Private: the database holds every prompt of the user. An empty file is an
+        # empty database, and SQLite gives its -wal and -shm files the same mode.
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
         writer = connect(str(path))
         try:
             mode = with_retry(lambda: writer.execute("PRAGMA journal_mode = WAL").fetchone()[0])

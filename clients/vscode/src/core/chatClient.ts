@@ -100,6 +100,19 @@ export class ChatClient implements Disposable {
     }
   }
 
+  /**
+   * Whether this daemon still has the chat (one that stores chats on disk keeps them across
+   * restarts). Daemons without `chat/history` keep chats in memory only: false.
+   */
+  async knowsChat(chatId: string): Promise<boolean> {
+    try {
+      await sendRequest(this.connection, Methods.chatHistory, { chatId });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async listModels(refresh = false): Promise<ModelsOutcome> {
     try {
       const result = await sendRequest<ChatModelsResult>(this.connection, Methods.chatModels, { refresh });

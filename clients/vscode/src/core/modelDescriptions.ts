@@ -24,7 +24,10 @@ function describeSize(model: ModelInfo): string {
 function describeCapabilities(model: ModelInfo): string {
   const capabilities = model.capabilities ?? [];
   const parts: string[] = [];
-  parts.push(capabilities.includes('tools') ? 'tools: can read and edit your files' : 'no tools: chat only, cannot read your files');
+  // An empty list means Ollama did not say (older versions), not that the model lacks tools.
+  if (capabilities.length > 0) {
+    parts.push(capabilities.includes('tools') ? 'tools: can read and edit your files' : 'no tools: chat only, cannot read your files');
+  }
   if (capabilities.includes('thinking')) parts.push('thinking');
   if (capabilities.includes('vision')) parts.push('vision');
   if (typeof model.contextLength === 'number') parts.push(`context ${model.contextLength.toLocaleString('en-US')} tokens`);
@@ -40,4 +43,10 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   return `${value >= 10 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Ollama treats `llama3.2` and `llama3.2:latest` as the same model. */
+export function sameModel(a: string, b: string): boolean {
+  const full = (name: string) => (name.includes(':') ? name : `${name}:latest`);
+  return a.trim() !== '' && full(a.trim()) === full(b.trim());
 }

@@ -11,6 +11,8 @@ export const Methods = {
   chatToolCall: 'chat/toolCall',
   chatStatus: 'chat/status',
   chatModels: 'chat/models',
+  /** From daemons that keep chats across restarts (issue 5). */
+  chatHistory: 'chat/history',
   requestPermission: 'chat/requestPermission',
 } as const;
 

@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import type { ModelsOutcome } from '../core/chatClient';
 import { CommandIds, SETTINGS_SECTION } from '../core/commandIds';
 import { explainFailure } from '../core/explainFailure';
-import { modelChoices } from '../core/modelDescriptions';
+import { modelChoices, sameModel } from '../core/modelDescriptions';
 import type { ServerAcquisition } from '../core/serverManager';
 import { showExplanation } from './notifications';
 
@@ -36,7 +36,7 @@ export async function selectModel(deps: CommandDeps): Promise<void> {
   deps.observeModels?.(outcome);
   if (outcome.kind === 'failed') return showExplanation(explainFailure(outcome.failure));
   const model = outcome.kind === 'unsupported' ? await askModelName(deps) : await pickModel(deps, outcome.models);
-  if (model !== undefined && model !== deps.currentModel()) await deps.saveModel(model);
+  if (model !== undefined && !sameModel(model, deps.currentModel())) await deps.saveModel(model);
 }
 
 async function pickModel(deps: CommandDeps, models: Parameters<typeof modelChoices>[0]): Promise<string | undefined> {
@@ -50,7 +50,7 @@ async function pickModel(deps: CommandDeps, models: Parameters<typeof modelChoic
   }
   const current = deps.currentModel();
   const items = choices.map((c) => ({
-    label: c.name === current ? `$(check) ${c.name}` : c.name,
+    label: sameModel(c.name, current) ? `$(check) ${c.name}` : c.name,
     description: c.description,
     detail: c.detail,
     model: c.name,

@@ -5,12 +5,13 @@
 import * as vscode from 'vscode';
 import type { ChatClient, TurnOutcome } from '../core/chatClient';
 import { lastTurnMetadata, newChatId, type TurnMetadata } from '../core/chatSession';
+import { CommandIds } from '../core/commandIds';
 import type { Explanation } from '../core/explanation';
 import type { Settings } from '../core/settings';
 import { ResponseRenderer } from './responseRenderer';
 
 export type Acquisition =
-  | { kind: 'ready'; chat: Pick<ChatClient, 'runTurn'>; serverSession: string }
+  | { kind: 'ready'; chat: Pick<ChatClient, 'runTurn' | 'knowsChat'>; serverSession: string }
   | { kind: 'unavailable'; explanation: Explanation };
 
 export interface ParticipantDeps {
@@ -27,25 +28,49 @@ export function createChatRequestHandler(deps: ParticipantDeps): vscode.ChatRequ
     const previous = lastTurnMetadata(context.history);
     const chatId = previous?.chatId ?? newChatId();
     const renderer = new ResponseRenderer(stream, (p) => deps.resolveToolPath(p));
-
-    const server = await deps.acquireServer();
-    if (server.kind === 'unavailable') {
-      renderer.explain(server.explanation);
+    try {
+      return await answer(deps, { prompt: request.prompt, stream, token, renderer, chatId, previous });
+    } catch (error) {
+      // A bug here must still read as a message, not as VS Code's error with a stack.
+      renderer.explain({
+        markdown: `The Ollama extension failed: ${(error as Error)?.message ?? String(error)}`,
+        actions: [{ title: 'Show Server Log', command: CommandIds.showServerLog }],
+      });
       return { metadata: { chatId, serverSession: previous?.serverSession ?? '' } satisfies TurnMetadata };
     }
-    if (previous !== undefined && previous.serverSession !== server.serverSession) {
-      // The daemon keeps chats in memory only; after a restart this chat starts afresh.
-      stream.progress('ollama-chatd was restarted since the last answer: the model does not remember the earlier messages.');
-    }
-
-    const model = deps.settings().model.trim();
-    const outcome = await server.chat.runTurn(
-      { chatId, prompt: request.prompt, ...(model ? { model } : {}) },
-      renderer,
-      token, // the Stop button: the client sends $/cancelRequest and the daemon drops Ollama's stream
-    );
-    renderer.finish(outcome);
-    deps.observeTurn?.(outcome);
-    return { metadata: { chatId, serverSession: server.serverSession } satisfies TurnMetadata };
   };
+}
+
+interface Turn {
+  prompt: string;
+  stream: vscode.ChatResponseStream;
+  token: vscode.CancellationToken;
+  renderer: ResponseRenderer;
+  chatId: string;
+  /** What the previous answer of this chat session recorded, if there was one. */
+  previous: TurnMetadata | undefined;
+}
+
+async function answer(deps: ParticipantDeps, { prompt, stream, token, renderer, chatId, previous }: Turn): Promise<vscode.ChatResult> {
+
+  const server = await deps.acquireServer();
+  if (server.kind === 'unavailable') {
+    renderer.explain(server.explanation);
+    return { metadata: { chatId, serverSession: previous?.serverSession ?? '' } satisfies TurnMetadata };
+  }
+  if (previous !== undefined && previous.serverSession !== server.serverSession && !(await server.chat.knowsChat(chatId))) {
+    // A daemon that keeps chats in memory only has forgotten this one: say so, since
+    // the chat view still shows the earlier messages.
+    stream.progress('ollama-chatd was restarted since the last answer: the model does not remember the earlier messages.');
+  }
+
+  const model = deps.settings().model.trim();
+  const outcome = await server.chat.runTurn(
+    { chatId, prompt, ...(model ? { model } : {}) },
+    renderer,
+    token, // the Stop button: the client sends $/cancelRequest and the daemon drops Ollama's stream
+  );
+  renderer.finish(outcome);
+  deps.observeTurn?.(outcome);
+  return { metadata: { chatId, serverSession: server.serverSession } satisfies TurnMetadata };
 }

@@ -12,6 +12,7 @@ import { changedPath, describeToolCall, describeToolCallUpdate } from '../core/t
 
 export class ResponseRenderer implements TurnListener {
   private inThought = false;
+  private saidWaiting = false;
   private wroteAnswer = false;
   private readonly announcedCalls = new Set<string>();
   private readonly referencedFiles = new Set<string>();
@@ -46,8 +47,15 @@ export class ResponseRenderer implements TurnListener {
   }
 
   onStatus(status: ChatStatusParams): void {
-    // "streaming" is visible by itself; the others explain a wait or a limitation.
-    if (status.state !== 'streaming' && status.message) this.stream.progress(status.message);
+    // "streaming" is visible by itself. "waiting" comes before every round of a tool turn;
+    // after the first, the tool's own progress line already says what is going on.
+    if (status.state === 'streaming' || !status.message) return;
+    if (status.state === 'waiting') {
+      if (this.saidWaiting) return;
+      this.saidWaiting = true;
+    }
+    // Shown as the daemon wrote it: capitalising would mangle a leading model name ("plain cannot use tools").
+    this.stream.progress(status.message);
   }
 
   /** Adds the closing words of a turn: why it stopped early, or what went wrong. */
@@ -95,3 +103,4 @@ export class ResponseRenderer implements TurnListener {
     this.stream.reference(uri);
   }
 }
+

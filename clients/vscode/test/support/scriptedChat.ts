@@ -10,11 +10,17 @@ export type ScriptedEvent =
 
 export class ScriptedChat {
   readonly turns: { params: ChatStartParams; token: CancellationToken | undefined }[] = [];
+  /** Chats this "daemon" still has (as one with a chat store would after a restart). */
+  readonly storedChats = new Set<string>();
 
   constructor(
     private readonly events: ScriptedEvent[],
     private readonly outcome: TurnOutcome | ((token: CancellationToken | undefined) => TurnOutcome),
   ) {}
+
+  async knowsChat(chatId: string): Promise<boolean> {
+    return this.storedChats.has(chatId);
+  }
 
   async runTurn(params: ChatStartParams, listener: TurnListener, token?: CancellationToken): Promise<TurnOutcome> {
     this.turns.push({ params, token });

@@ -1,0 +1,193 @@
+"""Conversations that survive: the real daemon over stdio, its SQLite store on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from fake_ollama import FakeOllama, Reply
+from harness import Daemon, RpcError
+
+
+async def open_daemon(spawn_daemon, workspace: Path, *args: str) -> Daemon:
+    daemon = await spawn_daemon(*args)
+    await daemon.initialize(
+        {"model": "tiny"},
+        workspaceFolders=[{"uri": workspace.as_uri(), "name": workspace.name}],
+    )
+    return daemon
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    path = tmp_path / "project"
+    path.mkdir()
+    return path
+
+
+async def test_a_chat_continues_in_a_fresh_daemon(spawn_daemon, fake: FakeOllama, workspace: Path):
+    first = await open_daemon(spawn_daemon, workspace)
+    await first.request("chat/start", {"chatId": "c1", "prompt": "remember 42", "system": "be brief"})
+    await first.shutdown()
+
+    second = await open_daemon(spawn_daemon, workspace)
+    await second.request("chat/start", {"chatId": "c1", "prompt": "what number?"})
+
+    history = fake.requests[1].body["messages"]
+    assert [(m["role"], m["content"]) for m in history] == [
+        ("system", "be brief"),
+        ("user", "remember 42"),
+        ("assistant", "echo: remember 42"),
+        ("user", "what number?"),
+    ]
+
+
+async def test_kill_9_mid_answer_keeps_the_prompt_and_the_last_checkpoint(spawn_daemon, fake: FakeOllama, workspace: Path):
+    first = await open_daemon(spawn_daemon, workspace)
+    fake.script(Reply.endless(token="tok ", delay=0.01))
+    first.send_request("chat/start", {"chatId": "c1", "prompt": "go on"})
+    await first.wait_for(lambda: len(first.tokens("c1")) >= 5)
+    await asyncio.sleep(1.6)  # past the first checkpoint (every second)
+    streamed = first.text("c1")
+    first.kill()
+    await first.process.wait()
+
+    second = await open_daemon(spawn_daemon, workspace)
+    history = await second.request("chat/history", {"chatId": "c1"})
+    user, partial = history["messages"]
+    assert (user["role"], user["content"]) == ("user", "go on")
+    assert partial["role"] == "assistant"
+    assert partial["status"] == "interrupted"
+    assert partial["content"].startswith("tok tok tok")
+    assert streamed.startswith(partial["content"])
+
+    result = await second.request("chat/start", {"chatId": "c1", "prompt": "continue"})
+    assert result["stopReason"] == "end_turn"
+    sent = fake.requests[1].body["messages"]
+    assert sent[1] == {"role": "assistant", "content": partial["content"]}
+
+
+async def test_list_history_rename_delete(spawn_daemon, fake: FakeOllama, workspace: Path):
+    daemon = await open_daemon(spawn_daemon, workspace)
+    for chat_id, prompt in (("a", "First question\nwith details"), ("b", "Second"), ("c", "Third " + "x" * 100)):
+        await daemon.request("chat/start", {"chatId": chat_id, "prompt": prompt})
+    await daemon.request("chat/start", {"chatId": "a", "prompt": "follow-up"})
+
+    listed = (await daemon.request("chat/list", {}))["chats"]
+    assert [c["chatId"] for c in listed] == ["a", "c", "b"]
+    assert listed[0]["title"] == "First question"
+    assert listed[0]["turns"] == 2
+    assert listed[0]["model"] in ("tiny", "tiny:latest")
+    assert len(listed[1]["title"]) <= 80
+    assert listed[0]["createdAt"].endswith("Z") and listed[0]["updatedAt"] >= listed[0]["createdAt"]
+
+    page1 = (await daemon.request("chat/list", {"limit": 2}))["chats"]
+    page2 = (await daemon.request("chat/list", {"limit": 2, "before": page1[-1]["cursor"]}))["chats"]
+    assert [c["chatId"] for c in page1 + page2] == ["a", "c", "b"]
+
+    history = await daemon.request("chat/history", {"chatId": "a"})
+    assert [m["role"] for m in history["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert all("status" not in m for m in history["messages"])
+
+    await daemon.request("chat/rename", {"chatId": "b", "title": "Renamed"})
+    assert (await daemon.request("chat/history", {"chatId": "b"}))["title"] == "Renamed"
+
+    assert await daemon.request("chat/delete", {"chatId": "c"}) == {"deleted": True}
+    assert [c["chatId"] for c in (await daemon.request("chat/list", {}))["chats"]] == ["a", "b"]
+    with pytest.raises(RpcError) as raised:
+        await daemon.request("chat/history", {"chatId": "c"})
+    assert raised.value.code == -32602
+    assert raised.value.data == {"kind": "invalid_params", "field": "chatId"}
+
+
+async def test_a_running_chat_cannot_be_deleted(spawn_daemon, fake: FakeOllama, workspace: Path):
+    daemon = await open_daemon(spawn_daemon, workspace)
+    fake.script(Reply.endless())
+    msg_id, answer = daemon.send_request("chat/start", {"chatId": "c1", "prompt": "go"})
+    await daemon.wait_for(lambda: daemon.tokens("c1"))
+    with pytest.raises(RpcError) as raised:
+        await daemon.request("chat/delete", {"chatId": "c1"})
+    assert raised.value.code == -32004
+    await daemon.request("chat/cancel", {"chatId": "c1"})
+    await answer
+    history = await daemon.request("chat/history", {"chatId": "c1"})
+    assert history["messages"][-1]["status"] == "cancelled"
+
+
+async def test_chats_are_scoped_by_workspace(spawn_daemon, fake: FakeOllama, tmp_path: Path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    daemon_one = await open_daemon(spawn_daemon, one)
+    await daemon_one.request("chat/start", {"chatId": "same-id", "prompt": "in one"})
+    daemon_two = await open_daemon(spawn_daemon, two)
+    assert (await daemon_two.request("chat/list", {}))["chats"] == []
+    await daemon_two.request("chat/start", {"chatId": "same-id", "prompt": "in two"})
+    assert [m["content"] for m in fake.requests[1].body["messages"]] == ["in two"]
+
+
+async def test_two_daemons_on_one_database_lose_nothing(spawn_daemon, fake: FakeOllama, workspace: Path):
+    daemons = [await open_daemon(spawn_daemon, workspace) for _ in range(2)]
+
+    async def chat(daemon: Daemon, chat_id: str) -> None:
+        for turn in range(10):
+            await daemon.request("chat/start", {"chatId": chat_id, "prompt": f"{chat_id} turn {turn}"})
+
+    await asyncio.gather(*(chat(d, f"{i}-{n}") for i, d in enumerate(daemons) for n in range(3)))
+
+    listed = (await daemons[0].request("chat/list", {"limit": 200}))["chats"]
+    assert sorted(c["chatId"] for c in listed) == sorted(f"{i}-{n}" for i in range(2) for n in range(3))
+    assert all(c["turns"] == 10 for c in listed)
+    assert "locked" not in daemons[0].stderr() + daemons[1].stderr()
+
+
+async def test_an_unusable_store_falls_back_to_memory_and_says_so_once(spawn_daemon, fake: FakeOllama, tmp_path: Path):
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    daemon = await spawn_daemon("--state-dir", str(not_a_directory / "state"))
+    await daemon.initialize({"model": "tiny"})
+    for prompt in ("one", "two"):
+        result = await daemon.request("chat/start", {"chatId": "c1", "prompt": prompt})
+        assert result["stopReason"] == "end_turn"
+    assert [m["content"] for m in fake.requests[1].body["messages"]] == ["one", "echo: one", "two"]
+    warnings = daemon.notifications("window/showMessage")
+    assert len(warnings) == 1
+    assert warnings[0]["type"] == 2
+
+
+async def test_no_store_writes_nothing(spawn_daemon, fake: FakeOllama, tmp_path: Path):
+    daemon = await spawn_daemon("--no-store")
+    await daemon.initialize({"model": "tiny"})
+    await daemon.request("chat/start", {"chatId": "c1", "prompt": "hi"})
+    await daemon.shutdown()
+    assert not (tmp_path / "data").exists()
+
+
+async def run_cli(*args: str, cwd: Path) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ollama_chatd", *args, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=os.environ.copy(),
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 30)
+    return process.returncode, out.decode()
+
+
+async def test_history_and_export_on_the_command_line(spawn_daemon, fake: FakeOllama, workspace: Path):
+    daemon = await open_daemon(spawn_daemon, workspace)
+    await daemon.request("chat/start", {"chatId": "c1", "prompt": "Explain sockets"})
+    await daemon.shutdown()
+
+    code, out = await run_cli("history", cwd=workspace)
+    assert code == 0 and out.startswith("c1\t") and "Explain sockets" in out
+    code, out = await run_cli("history", "c1", cwd=workspace)
+    assert code == 0 and "## User" in out and "echo: Explain sockets" in out
+    code, out = await run_cli("export", "c1", "--format", "json", cwd=workspace)
+    exported = json.loads(out)
+    assert [m["role"] for m in exported["messages"]] == ["user", "assistant"]
+    assert exported["title"] == "Explain sockets"
+    code, out = await run_cli("export", "nope", cwd=workspace)
+    assert code == 1 and "ollama-chatd history" in out
