@@ -218,20 +218,33 @@ def bench_spawn(b: Bench) -> dict[str, Any]:
     """Spawn -> `initialize` result, and RSS right after it (idle)."""
     out: dict[str, Any] = {}
     samples: dict[str, list[float]] = {r: [] for r in RELAYS}
+    to_token: dict[str, list[float]] = {r: [] for r in RELAYS}
     rss: dict[str, list[int]] = {r: [] for r in RELAYS}
     for _ in range(b.cfg["spawns"]):
         for relay in RELAYS:
+            b.fake.reset()
+            b.fake.script(text(TINY))
             b.wait_quiet()
             proc, dt = b.start(relay)
             samples[relay].append(dt)
             rss[relay].append(proc.rss_kib()["VmRSS"])
+            # an editor that asks at once: the first chat/start right after initialize
+            _, waiter = proc.request("chat/start", {"chatId": "s", "prompt": "hi", "model": MODEL})
+            proc.wait(waiter, 30)
+            first = proc.chats["s"].first_at
+            if first is None:
+                b.problem(f"{relay} spawn: no token for the first chat")
+            else:
+                to_token[relay].append(first - proc.spawned_at)
             b.finish(relay, proc, "spawn")
     for relay in RELAYS:
         out[relay] = {"spawn_to_initialize_ms": {"median": ms(median(samples[relay])),
                                                  "min": ms(min(samples[relay])), "max": ms(max(samples[relay])),
                                                  "samples": [ms(x) for x in samples[relay]]},
+                      "spawn_to_first_token_ms": ms(median(to_token[relay])),
                       "idle_rss_kib": median(rss[relay])}
-        log(f"spawn {relay}: median {out[relay]['spawn_to_initialize_ms']['median']:.0f} ms, "
+        log(f"spawn {relay}: median {out[relay]['spawn_to_initialize_ms']['median']:.0f} ms "
+            f"(first token of a chat sent right after: {out[relay]['spawn_to_first_token_ms']:.0f} ms), "
             f"idle RSS {out[relay]['idle_rss_kib'] / 1024:.1f} MiB")
     return out
 
@@ -671,6 +684,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(HERE / "results" / "latest.json"))
     parser.add_argument("--daemon-rev", metavar="REV",
                         help="measure the daemon of this git revision instead of the work tree's server/")
+    parser.add_argument("--daemon-src", metavar="DIR",
+                        help="measure the daemon package found in DIR (a server/ folder, e.g. a patched copy)")
     parser.add_argument("--no-report", action="store_true", help="do not render docs/performance.{md,png}")
     parser.add_argument("--only", nargs="*", choices=["spawn", "throughput", "first_token", "cancel", "paused_memory"],
                         help="run only these parts (the report needs all of them)")
@@ -681,9 +696,13 @@ def main(argv: list[str] | None = None) -> int:
         command += f" --daemon-rev {args.daemon_rev}"
     random.seed(7)
     t0 = time.monotonic()
-    b = Bench(cfg, daemon_source(args.daemon_rev))
+    if args.daemon_src:
+        command += f" --daemon-src {args.daemon_src}"
+    b = Bench(cfg, Path(args.daemon_src).resolve() if args.daemon_src else daemon_source(args.daemon_rev))
     info = machine()
-    if args.daemon_rev:
+    if args.daemon_src:
+        info["daemon_source"] = f"the package in {args.daemon_src}"
+    elif args.daemon_rev:
         info["daemon_source"] = f"git {args.daemon_rev} ({_git_short(args.daemon_rev)})"
     else:
         info["daemon_source"] = f"work tree at {info['commit']}" + (" with uncommitted changes in server/" if info["dirty"] else "")

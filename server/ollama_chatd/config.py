@@ -31,6 +31,11 @@ def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:
         raise FieldError(camel_case(attribute.name), f"must be positive, got {value}")
 
 
+def _log_level(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None and value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise FieldError("logLevel", f'must be "DEBUG", "INFO", "WARNING" or "ERROR", got {value!r}')
+
+
 @attrs.frozen
 class InitializationOptions:
     """What a client may pass as `initializationOptions` (all optional, camelCase on the wire)."""
@@ -44,6 +49,8 @@ class InitializationOptions:
     headers: dict[str, str] = attrs.Factory(dict)
     ca_bundle: str | None = None
     state_dir: str | None = None
+    log_level: str | None = attrs.field(default=None, validator=_log_level)
+    log_file: str | None = None
 
 
 @attrs.frozen

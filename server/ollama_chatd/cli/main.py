@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="speak JSON-RPC (LSP framing) on stdin/stdout")
-    serve.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    serve.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
     serve.add_argument("--log-file", help="write the log here instead of stderr")
     serve.add_argument(
         "--max-message-bytes",
@@ -76,11 +76,12 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from ollama_chatd import logs
-    from ollama_chatd.rpc.server import StoreChoice
+    from ollama_chatd.rpc.server import ServeOptions
     from ollama_chatd.rpc.stdio import serve
 
     logs.configure(args.log_level, args.log_file)
-    return serve(args.max_message_bytes, StoreChoice(args.state_dir, args.no_store))
+    options = ServeOptions(args.state_dir, args.no_store, args.log_level, args.log_file)
+    return serve(args.max_message_bytes, options)
 
 
 def _history(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -12,7 +13,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
-from ollama_chatd import __version__
+from ollama_chatd import __version__, logs
 from ollama_chatd.config import InitializationOptions, OptionError, parse_initialization_options
 from ollama_chatd.parent import watch_parent
 from ollama_chatd.rpc import messages
@@ -26,15 +27,17 @@ logger = logging.getLogger(__name__)
 
 
 @attrs.frozen
-class StoreChoice:
-    """Where chats are kept, as the command line says (`--state-dir`, `--no-store`)."""
+class ServeOptions:
+    """What `ollama-chatd serve`'s command line says; it wins over initializationOptions."""
 
     state_dir: Path | None = None
     in_memory: bool = False
+    log_level: str | None = None
+    log_file: str | None = None
 
 
 class ChatServer(LanguageServer):
-    def __init__(self, store: StoreChoice = StoreChoice()) -> None:
+    def __init__(self, options: ServeOptions = ServeOptions()) -> None:
         super().__init__(
             "ollama-chatd",
             __version__,
@@ -43,7 +46,8 @@ class ChatServer(LanguageServer):
             text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental,
         )
         self.outbox: Outbox | None = None
-        self._store = store
+        self._options = options
+        self._stop_forwarding_logs: Callable[[], None] | None = None
         self.stop_requested = asyncio.Event()
         self._session: Session | None = None
 
@@ -56,19 +60,32 @@ class ChatServer(LanguageServer):
 
     def store_location(self, option: str | None) -> Path | None:
         """The state directory (None: keep chats in memory). The command line wins."""
-        if self._store.in_memory:
+        if self._options.in_memory:
             return None
-        return self._store.state_dir or (Path(option).expanduser() if option else default_state_dir())
+        return self._options.state_dir or (Path(option).expanduser() if option else default_state_dir())
 
     def open_session(self, params: lsp.InitializeParams) -> None:
         try:
-            self._session = Session(self, parse_initialization_options(params.initialization_options))
+            options = parse_initialization_options(params.initialization_options)
+            self._configure_logging(options)
+            self._session = Session(self, options)
         except OptionError as error:
             raise invalid_params(f"initialize: initializationOptions {error}", f"initializationOptions.{error.field}") from None
         except ValueError as error:  # e.g. an OLLAMA_HOST that cannot be an address
             raise invalid_params(f"initialize: {error}", "initializationOptions") from None
         if params.process_id is not None:
             watch_parent(params.process_id, self.stop_requested.set)
+
+    def _configure_logging(self, options: InitializationOptions) -> None:
+        level = self._options.log_level or options.log_level
+        log_file = self._options.log_file or options.log_file
+        if (level, log_file) != (self._options.log_level, self._options.log_file):
+            logs.configure(level, log_file)
+        if self._stop_forwarding_logs is None:
+            self._stop_forwarding_logs = logs.forward_to_client(self._log_to_client)
+
+    def _log_to_client(self, kind: int, text: str) -> None:
+        self.protocol.notify(lsp.WINDOW_LOG_MESSAGE, lsp.LogMessageParams(type=lsp.MessageType(kind), message=text))
 
     def report_server_error(self, error: Exception, source: object) -> None:
         # pygls' default tells the client through window/showMessage, which recurses
@@ -87,10 +104,12 @@ class ChatServer(LanguageServer):
             await asyncio.wait(running, timeout=2.0)
         if self._session is not None:
             await self._session.close()
+        if self._stop_forwarding_logs is not None:
+            self._stop_forwarding_logs()
 
 
-def create_server(store: StoreChoice = StoreChoice()) -> ChatServer:
-    server = ChatServer(store)
+def create_server(options: ServeOptions = ServeOptions()) -> ChatServer:
+    server = ChatServer(options)
 
     @server.feature(lsp.INITIALIZE)
     def initialize(ls: ChatServer, params: lsp.InitializeParams) -> None:

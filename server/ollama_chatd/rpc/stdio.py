@@ -19,14 +19,14 @@ import threading
 from ollama_chatd.rpc.dispatch import Dispatcher
 from ollama_chatd.rpc.framing import MAX_HEADER_LINE, BadFrame, read_frames
 from ollama_chatd.rpc.outbox import Outbox
-from ollama_chatd.rpc.server import ChatServer, StoreChoice, create_server
+from ollama_chatd.rpc.server import ChatServer, ServeOptions, create_server
 
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
 
 
-def serve(max_message_bytes: int, store: StoreChoice) -> int:
+def serve(max_message_bytes: int, options: ServeOptions) -> int:
     """Run the daemon on this process's stdio; return the process exit code."""
     # Only framed messages may reach the client: keep the real stdout for the
     # protocol and send anything else printed (by us or a library) to stderr.
@@ -35,7 +35,7 @@ def serve(max_message_bytes: int, store: StoreChoice) -> int:
     sys.stdout = sys.stderr
     blocking = {fd: os.get_blocking(fd) for fd in (0, protocol_out)}
     try:
-        return asyncio.run(_serve(create_server(store), 0, protocol_out, max_message_bytes))
+        return asyncio.run(_serve(create_server(options), 0, protocol_out, max_message_bytes))
     finally:
         for fd, was_blocking in blocking.items():
             with contextlib.suppress(OSError):

@@ -1,0 +1,44 @@
+"""Logs: where they go, what they hold, and what reaches the editor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fake_ollama import FakeOllama, Reply
+from harness import Daemon, RpcError
+
+
+async def test_log_options_from_the_editor(spawn_daemon, fake: FakeOllama, tmp_path: Path):
+    log_file = tmp_path / "chatd.log"
+    daemon = await spawn_daemon()
+    await daemon.initialize({"model": "tiny", "logLevel": "INFO", "logFile": str(log_file)})
+    await daemon.request("chat/start", {"chatId": "c1", "prompt": "hi"})
+    await daemon.shutdown()
+    assert f"Ollama at {fake.url}" in log_file.read_text()
+
+
+async def test_prompts_file_contents_and_keys_stay_out_of_the_log(spawn_daemon, fake: FakeOllama, tmp_path: Path):
+    (tmp_path / "secret.py").write_text("PASSWORD = 'file-content-hunter2'\n")
+    log_file = tmp_path / "chatd.log"
+    daemon = await spawn_daemon("--log-level", "INFO", "--log-file", str(log_file), env={"OLLAMA_API_KEY": "sk-key-hunter2"})
+    await daemon.initialize({"model": "tiny", "headers": {"X-Api-Token": "header-hunter2"}})
+    fake.script(
+        Reply.text([], tool_calls=[{"function": {"name": "read_file", "arguments": {"path": "secret.py"}}}]),
+        Reply.text(["answer-hunter2"]),
+    )
+    await daemon.request("chat/start", {"chatId": "c1", "prompt": "prompt-hunter2"})
+    fake.script(Reply.error(401, "unauthorized"))
+    with pytest.raises(RpcError) as raised:
+        await daemon.request("chat/start", {"chatId": "c1", "prompt": "again-hunter2"})
+    assert "hunter2" not in raised.value.message
+    await daemon.shutdown()
+    assert "hunter2" not in log_file.read_text() + daemon.stderr()
+
+
+async def test_the_daemons_warnings_reach_the_editor_log(daemon: Daemon):
+    daemon.send_raw(b"Content-Length: 9\r\n\r\n{not json")
+    logged = await daemon.wait_for(lambda: daemon.notifications("window/logMessage"))
+    assert logged[0]["type"] == 2
+    assert "not valid UTF-8 JSON" in logged[0]["message"]
