@@ -240,6 +240,11 @@ def markdown(r: dict[str, Any], png_name: str) -> str:
     add(f"- Measured {m['date']} in {r['duration_s']:.0f} s; daemon: {m['daemon_source']}.")
     add(f"- Machine: {m['cores']} cores, {m['cpu']}, {m['memory_gib']} GiB RAM, Linux {m['kernel']}, "
         f"Python {m['python']}.")
+    ol = r.get("other_load") or {}
+    if ol.get("median_cores") is not None:
+        add(f"- Other processes on the machine used a median {ol['median_cores']:.2f} cores (max {ol['max_cores']:.2f}) "
+            f"during the measurements; before each one the run waited for them to stay under 0.15 cores "
+            f"({ol['quiet_wait_s']:.0f} s of waiting in all, capped at 90 s).")
     add("- Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v) + ".")
     add(f"- Settings: {cfg['runs']} runs of {cfg['tokens']:,} tokens (1 chat) and of {cfg['chats']} chats x "
         f"{cfg['tokens'] // cfg['chats']:,} tokens; {cfg['cancels']} cancels per daemon case, "

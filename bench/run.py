@@ -403,6 +403,7 @@ def bench_first_token(b: Bench) -> dict[str, Any]:
     direct = DirectClient(b.fake.url)
     direct_lat, direct_in = [], []
     b.fake.reset()
+    b.wait_quiet()
     for i in range(5):  # warm-up
         b.fake.script(text(TINY))
         direct.first_token(f"warm {i}")

@@ -131,7 +131,7 @@ def test_chat_id_is_the_same_everywhere() -> None:
             if where.endswith("/properties") and "chatId" in node:
                 assert strip(node["chatId"]) == reference, f"{file_name} {where}"
                 seen += 1
-    assert seen >= 8
+    assert seen >= 14
 
 
 # --------------------------------------------------------------------------
@@ -230,6 +230,16 @@ def test_readme_mentions_every_method_kind_and_code() -> None:
         assert f"| `usage.{field}` |" in text, field
     for field in ps.schema("chat-start.params")["properties"]:
         assert f"| `{field}` |" in text, field
+    for name in ("chat-list.params", "chat-history.result", "chat-rename.params", "chat-delete.result"):
+        for field in ps.schema(name)["properties"]:
+            assert f"`{field}`" in text, (name, field)
+    for field in ps.schema("chat-list.result")["$defs"]["chat"]["properties"]:
+        assert f"| `{field}` |" in text, field
+    history_message = ps.schema("chat-history.result")["$defs"]["message"]
+    for field in history_message["properties"]:
+        assert f"| `{field}` |" in text, field
+    for status in history_message["properties"]["status"]["enum"]:
+        assert f'| `"{status}"` |' in text, status
 
 
 def test_a_bad_example_is_caught() -> None:
@@ -276,8 +286,43 @@ UNKNOWN_MODEL = {
 }
 
 
+GOOD_CHAT = {
+    "chatId": "c1",
+    "title": "Why is the sky blue?",
+    "model": "qwen3:8b",
+    "createdAt": "2026-11-25T13:40:02.123Z",
+    "updatedAt": "2026-11-25T13:40:09.004Z",
+    "turns": 1,
+    "cursor": "1795614009.004:1",
+}
+GOOD_HISTORY = {
+    "chatId": "c1",
+    "title": None,
+    "model": None,
+    "messages": [
+        {"role": "system", "content": "be brief", "createdAt": "2026-11-25T13:40:02.123Z"},
+        {"role": "user", "content": "", "createdAt": "2026-11-25T13:40:02.123Z"},
+        {
+            "role": "assistant",
+            "content": "",
+            "createdAt": "2026-11-25T13:40:03.000Z",
+            "thinking": "t",
+            "toolCalls": [{"name": "read_file", "arguments": {"path": "a"}, "id": "call_1"}, {"name": "x", "arguments": {}}],
+        },
+        {"role": "tool", "content": "1\ta", "createdAt": "2026-11-25T13:40:03.100Z", "toolName": "read_file"},
+        {"role": "assistant", "content": "partial", "createdAt": "2026-11-25T13:40:04.000Z", "status": "interrupted"},
+    ],
+}
+USER_MESSAGE = {"role": "user", "content": "hi", "createdAt": "2026-11-25T13:40:02.123Z"}
+ASSISTANT_MESSAGE = {"role": "assistant", "content": "hi", "createdAt": "2026-11-25T13:40:02.123Z"}
+
+
 def _without(d: dict, key: str) -> dict:
     return {k: v for k, v in d.items() if k != key}
+
+
+def _history_with(message: dict) -> dict:
+    return {**GOOD_HISTORY, "messages": [message]}
 
 
 NEGATIVE = [
@@ -327,6 +372,49 @@ NEGATIVE = [
     ("chat/requestPermission", "params", {**_without(GOOD_CALL, "status"), "title": "Edit a"}),
     ("chat/requestPermission", "result", {"decision": "maybe"}),
     ("chat/requestPermission", "result", {}),
+    ("chat/list", "params", {"limit": 0}),
+    ("chat/list", "params", {"limit": 201}),
+    ("chat/list", "params", {"limit": 2.5}),
+    ("chat/list", "params", {"limit": "5"}),
+    ("chat/list", "params", {"before": 5}),
+    ("chat/list", "result", {}),
+    ("chat/list", "result", {"chats": [_without(GOOD_CHAT, "cursor")]}),
+    ("chat/list", "result", {"chats": [_without(GOOD_CHAT, "title")]}),
+    ("chat/list", "result", {"chats": [{**GOOD_CHAT, "cursor": ""}]}),
+    ("chat/list", "result", {"chats": [{**GOOD_CHAT, "turns": -1}]}),
+    ("chat/list", "result", {"chats": [{**GOOD_CHAT, "createdAt": "2026-11-25T13:40:02Z"}]}),
+    ("chat/list", "result", {"chats": [{**GOOD_CHAT, "updatedAt": "2026-11-25T13:40:02.123+00:00"}]}),
+    ("chat/list", "result", {"chats": [{**GOOD_CHAT, "createdAt": 1795614002.123}]}),
+    ("chat/list", "result", {"chats": [{**GOOD_CHAT, "system": "be brief"}]}),
+    ("chat/list", "result", {"chats": [GOOD_CHAT], "nextCursor": "x"}),
+    ("chat/history", "params", {}),
+    ("chat/history", "params", {"chatId": ""}),
+    ("chat/history", "result", _without(GOOD_HISTORY, "title")),
+    ("chat/history", "result", _without(GOOD_HISTORY, "messages")),
+    ("chat/history", "result", _history_with({**USER_MESSAGE, "role": "model"})),
+    ("chat/history", "result", _history_with(_without(USER_MESSAGE, "createdAt"))),
+    ("chat/history", "result", _history_with({**USER_MESSAGE, "thinking": None})),
+    ("chat/history", "result", _history_with({**USER_MESSAGE, "images": ["aGk="]})),
+    ("chat/history", "result", _history_with({**ASSISTANT_MESSAGE, "status": "complete"})),
+    ("chat/history", "result", _history_with({**ASSISTANT_MESSAGE, "status": None})),
+    ("chat/history", "result", _history_with({**ASSISTANT_MESSAGE, "thinking": ""})),
+    ("chat/history", "result", _history_with({**ASSISTANT_MESSAGE, "toolCalls": []})),
+    ("chat/history", "result", _history_with({**ASSISTANT_MESSAGE, "toolCalls": [{"name": "read_file"}]})),
+    ("chat/history", "result", _history_with({**ASSISTANT_MESSAGE, "toolCalls": [{"name": "a", "arguments": "{}"}]})),
+    ("chat/history", "result", _history_with({**ASSISTANT_MESSAGE, "toolCalls": [{"name": "a", "arguments": {}, "callId": "k"}]})),
+    ("chat/history", "result", _history_with({**ASSISTANT_MESSAGE, "toolName": "read_file"})),
+    ("chat/history", "result", _history_with({**USER_MESSAGE, "status": "cancelled"})),
+    ("chat/history", "result", _history_with({**USER_MESSAGE, "toolCalls": [{"name": "a", "arguments": {}}]})),
+    ("chat/history", "result", _history_with({**USER_MESSAGE, "role": "tool", "thinking": "t"})),
+    ("chat/rename", "params", {"chatId": "c1"}),
+    ("chat/rename", "params", {"chatId": "c1", "title": ""}),
+    ("chat/rename", "params", {"chatId": "c1", "title": "   "}),
+    ("chat/rename", "params", {"chatId": "c1", "title": None}),
+    ("chat/rename", "result", {"chatId": "c1"}),
+    ("chat/rename", "result", {"chatId": "c1", "title": "x", "updatedAt": "2026-11-25T13:40:02.123Z"}),
+    ("chat/delete", "params", {"chatId": "x" * 129}),
+    ("chat/delete", "result", {"deleted": "yes"}),
+    ("chat/delete", "result", {}),
 ]
 
 
@@ -353,6 +441,22 @@ POSITIVE = [
     ("chat/models", "params", {"refresh": False, "futureField": 1}),
     ("chat/models", "result", {"models": []}),
     ("chat/models", "result", {"models": [GOOD_MODEL, UNKNOWN_MODEL]}),
+    ("chat/list", "params", {}),
+    ("chat/list", "params", {"limit": 1, "before": "1795614009.004:1", "futureField": True}),
+    ("chat/list", "params", {"limit": 200}),
+    ("chat/list", "result", {"chats": []}),
+    ("chat/list", "result", {"chats": [GOOD_CHAT, {**GOOD_CHAT, "chatId": "c2", "title": None, "model": None, "turns": 0}]}),
+    ("chat/history", "params", {"chatId": "c1", "futureField": 1}),
+    ("chat/history", "result", GOOD_HISTORY),
+    ("chat/history", "result", {**GOOD_HISTORY, "messages": []}),
+    *[
+        ("chat/history", "result", _history_with({**ASSISTANT_MESSAGE, "status": status}))
+        for status in ("cancelled", "failed", "interrupted", "streaming")
+    ],
+    ("chat/rename", "params", {"chatId": "c1", "title": "  Padded  "}),
+    ("chat/rename", "result", {"chatId": "c1", "title": "Renamed"}),
+    ("chat/delete", "params", {"chatId": "c1"}),
+    ("chat/delete", "result", {"deleted": False}),
 ]
 
 
@@ -414,6 +518,8 @@ def test_errors_pass(error: dict) -> None:
         {"headers": {"X-Team": 1}},
         {"headers": ["Authorization: Bearer x"]},
         {"caBundle": 5},
+        {"stateDir": 5},
+        {"stateDir": ""},
     ],
 )
 def test_negative_initialization_options_fail(options: Any) -> None:
@@ -427,6 +533,7 @@ def test_initialization_options_tolerate_unknown_keys() -> None:
         {"maxContext": 1, "stallTimeoutSeconds": 0.5, "headers": {"Authorization": "Bearer x"}, "caBundle": "/ca.pem"}
     )
     ps.validate_initialization_options({"stallTimeoutSeconds": 300, "headers": {}})
+    ps.validate_initialization_options({"stateDir": "~/chats"})
     ps.validate_params("initialize", {"processId": None, "capabilities": {}})
     ps.validate_params("initialize", {"processId": None, "capabilities": {}, "initializationOptions": None})
 
@@ -434,7 +541,17 @@ def test_initialization_options_tolerate_unknown_keys() -> None:
 # --------------------------------------------------------------------------
 # validate_outgoing
 
-SENT = {1: "chat/start", 2: "chat/cancel", 3: "chat/models", 0: "initialize", "s": "shutdown"}
+SENT = {
+    1: "chat/start",
+    2: "chat/cancel",
+    3: "chat/models",
+    4: "chat/list",
+    5: "chat/history",
+    6: "chat/rename",
+    7: "chat/delete",
+    0: "initialize",
+    "s": "shutdown",
+}
 
 
 @pytest.mark.parametrize(
@@ -452,7 +569,13 @@ SENT = {1: "chat/start", 2: "chat/cancel", 3: "chat/models", 0: "initialize", "s
         {"jsonrpc": "2.0", "id": 2, "result": {"cancelled": False}},
         {"jsonrpc": "2.0", "method": "chat/status", "params": GOOD_STATUS},
         {"jsonrpc": "2.0", "id": 3, "result": {"models": [GOOD_MODEL, UNKNOWN_MODEL]}},
+        {"jsonrpc": "2.0", "id": 4, "result": {"chats": [GOOD_CHAT]}},
+        {"jsonrpc": "2.0", "id": 5, "result": GOOD_HISTORY},
+        {"jsonrpc": "2.0", "id": 6, "result": {"chatId": "c1", "title": "Renamed"}},
+        {"jsonrpc": "2.0", "id": 7, "result": {"deleted": True}},
+        {"jsonrpc": "2.0", "id": 7, "error": {"code": -32004, "message": "busy", "data": {"kind": "chat_busy", "chatId": "c1"}}},
         {"jsonrpc": "2.0", "id": 0, "result": {"capabilities": {}, "serverInfo": {"name": "ollama-chatd"}}},
+        {"jsonrpc": "2.0", "method": "window/showMessage", "params": {"type": 2, "message": "ollama-chatd: Chat history cannot be saved"}},
         {"jsonrpc": "2.0", "id": "s", "result": None},
         {"jsonrpc": "2.0", "id": 1, "error": {"code": -32800, "message": "Request cancelled."}},
         {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error."}},
@@ -482,6 +605,13 @@ def test_validate_outgoing_accepts(message: dict) -> None:
         {"jsonrpc": "2.0", "id": 8, "method": "chat/models", "params": {}},
         {"jsonrpc": "2.0", "id": 3, "result": {"models": [_without(GOOD_MODEL, "family")]}},
         {"jsonrpc": "2.0", "id": 3, "result": GOOD_RESULT},
+        {"jsonrpc": "2.0", "id": 4, "result": {"chats": [_without(GOOD_CHAT, "cursor")]}},
+        {"jsonrpc": "2.0", "id": 4, "result": {"models": []}},
+        {"jsonrpc": "2.0", "id": 5, "result": _history_with({**ASSISTANT_MESSAGE, "status": "complete"})},
+        {"jsonrpc": "2.0", "id": 6, "result": {"chatId": "c1"}},
+        {"jsonrpc": "2.0", "id": 7, "result": {"cancelled": True}},
+        {"jsonrpc": "2.0", "id": 9, "method": "chat/list", "params": {}},
+        {"jsonrpc": "2.0", "method": "chat/history", "params": {"chatId": "c1"}},
         {"jsonrpc": "2.0", "id": 42, "result": GOOD_RESULT},
         {"jsonrpc": "2.0", "id": None, "result": None},
         {"jsonrpc": "2.0", "id": None, "error": {"code": -32602, "message": "x", "data": {"kind": "invalid_params"}}},
@@ -500,6 +630,15 @@ def test_validate_outgoing_rejects(message: Any) -> None:
         ps.validate_outgoing(message, SENT)
 
 
+@pytest.mark.parametrize(
+    "method", sorted(m for m, e in METHODS.items() if "result" in e and e["direction"] == "client-to-daemon")
+)
+def test_validate_outgoing_checks_the_result_of_every_client_request(method: str) -> None:
+    # Adding a method to index.json is enough for the end-to-end tests to check its results.
+    with pytest.raises(ValidationError):
+        ps.validate_outgoing({"jsonrpc": "2.0", "id": 1, "result": {"surely": "not this"}}, {1: method})
+
+
 def test_unknown_method_lookups() -> None:
     with pytest.raises(ps.UnknownMethodError):
         ps.validate_params("chat/nope", {})
@@ -507,6 +646,8 @@ def test_unknown_method_lookups() -> None:
         ps.validate_result("chat/token", {})
     assert ps.has_schema("chat/start", "result")
     assert ps.has_schema("chat/models", "result")
+    for method in ("chat/list", "chat/history", "chat/rename", "chat/delete"):
+        assert ps.has_schema(method, "params") and ps.has_schema(method, "result"), method
     assert not ps.has_schema("chat/token", "result")
     assert not ps.has_schema("chat/status", "result")
     assert not ps.has_schema("initialize")

@@ -7,7 +7,6 @@ import * as vscode from 'vscode';
 import { PARTICIPANT_ID } from './core/commandIds';
 import { explainFailure } from './core/explainFailure';
 import { ServerManager } from './core/serverManager';
-import { resolveToolPath } from './core/workspacePaths';
 import { registerCommands } from './vscode/commands';
 import { createLanguageClientLauncher } from './vscode/languageClientLauncher';
 import { showExplanation } from './vscode/notifications';
@@ -17,6 +16,8 @@ import { readSettings, saveModel, watchSettings } from './vscode/settingsStore';
 import { StatusBar } from './vscode/statusBar';
 
 let server: ServerManager | undefined;
+
+const RESTART_DELAY_MS = 400;
 
 export function activate(context: vscode.ExtensionContext): void {
   // A log channel: the language client writes the daemon's stderr here, with timestamps.
@@ -39,11 +40,7 @@ export function activate(context: vscode.ExtensionContext): void {
     createChatRequestHandler({
       acquireServer: () => manager.acquire(),
       settings: readSettings,
-      resolveToolPath: (toolPath) => {
-        const folders = (vscode.workspace.workspaceFolders ?? []).map((f) => ({ name: f.name, fsPath: f.uri.fsPath }));
-        const file = resolveToolPath(toolPath, folders);
-        return file === undefined ? undefined : vscode.Uri.file(file);
-      },
+      workspaceFolders: () => (vscode.workspace.workspaceFolders ?? []).map((f) => ({ name: f.name, fsPath: f.uri.fsPath })),
       observeTurn: (outcome) => statusBar.observeTurn(outcome),
     }),
   );
@@ -58,16 +55,20 @@ export function activate(context: vscode.ExtensionContext): void {
     observeModels: (outcome: Parameters<StatusBar['observeModels']>[0]) => statusBar.observeModels(outcome),
   };
 
+  // Typing an address in the Settings editor changes it several times: restart once.
+  const restartSoon = debounce(RESTART_DELAY_MS, () => {
+    // Only a live daemon needs the new values now; a stopped one reads them when it starts.
+    if (manager.isActive) void manager.restart().then(() => probeOllama(manager, statusBar, false));
+  });
+
   context.subscriptions.push(
+    restartSoon,
     output,
     statusBar,
     participant,
     ...registerCommands(commandDeps),
     watchSettings({
-      onRestartNeeded: () => {
-        // Only a running daemon needs the new values now; a stopped one reads them when it starts.
-        if (manager.isRunning) void manager.restart().then(() => probeOllama(manager, statusBar, false));
-      },
+      onRestartNeeded: restartSoon,
       onModelChanged: () => statusBar.refresh(),
     }),
   );
@@ -77,7 +78,7 @@ export function activate(context: vscode.ExtensionContext): void {
 
 export function deactivate(): Promise<void> | undefined {
   // VS Code waits for this promise: the daemon gets `shutdown`/`exit` and is gone with the window.
-  return server?.stop();
+  return server?.dispose();
 }
 
 /**
@@ -95,4 +96,16 @@ async function probeOllama(manager: ServerManager, statusBar: StatusBar, notify:
   if (notify && outcome.kind === 'failed' && outcome.failure.kind === 'ollama_unreachable') {
     void showExplanation(explainFailure(outcome.failure), 'warning');
   }
+}
+
+/** `run` once `ms` after the last call; its timer is cleared with the extension. */
+function debounce(ms: number, run: () => void): (() => void) & vscode.Disposable {
+  let timer: NodeJS.Timeout | undefined;
+  return Object.assign(
+    () => {
+      clearTimeout(timer);
+      timer = setTimeout(run, ms);
+    },
+    { dispose: () => clearTimeout(timer) },
+  );
 }

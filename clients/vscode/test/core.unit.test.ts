@@ -1,7 +1,6 @@
 /** The core's pure parts, without a daemon. */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { CancellationTokenSource, ConnectionError, ConnectionErrors, ResponseError } from 'vscode-jsonrpc/node';
@@ -16,8 +15,9 @@ import { sendRequest } from '../src/core/rpcConnection';
 import { findExecutable, parseCommandLine, resolveServerCommand } from '../src/core/serverCommand';
 import { ServerManager } from '../src/core/serverManager';
 import { DEFAULT_SETTINGS, initializationOptionsFrom } from '../src/core/settings';
-import { resolveToolPath } from '../src/core/workspacePaths';
+import { resolveToolPath, toolPathOf } from '../src/core/workspacePaths';
 import { RecordingListener } from './support/recordingListener';
+import { makeTempDir } from './support/tempDirs';
 
 /** A connection that records what is sent and lets the test play the daemon. */
 class FakeConnection implements RpcConnection {
@@ -160,7 +160,7 @@ describe('settings to initializationOptions', () => {
 });
 
 describe('finding the daemon', () => {
-  const bin = mkdtempSync(path.join(os.tmpdir(), 'ollama-chat-bin-'));
+  const bin = makeTempDir('ollama-chat-bin-');
   const program = path.join(bin, 'ollama-chatd');
   writeFileSync(program, '#!/bin/sh\n');
   chmodSync(program, 0o755);
@@ -198,6 +198,9 @@ describe('small helpers', () => {
     const two = [...one, { name: 'docs', fsPath: '/w/docs' }];
     assert.equal(resolveToolPath('docs/index.md', two), '/w/docs/index.md');
     assert.equal(resolveToolPath('other/x', two), undefined);
+    assert.equal(toolPathOf('/w/project/src/app.py', one), 'src/app.py');
+    assert.equal(toolPathOf('/w/docs/index.md', two), 'docs/index.md');
+    assert.equal(toolPathOf('/elsewhere/x', two), undefined);
   });
 
   test('the chat id comes back from the latest answer in the history', () => {
@@ -285,5 +288,17 @@ describe('ServerManager', () => {
     await m.stop();
     assert.deepEqual(stopped, [1, 2]);
     assert.equal(m.isRunning, false);
+  });
+
+  test('after dispose (the window closes) nothing starts a daemon again', async () => {
+    let launches = 0;
+    const { m } = manager(async () => {
+      launches++;
+      return { connection: new FakeConnection(), stop: async () => undefined };
+    });
+    await m.acquire();
+    await m.dispose();
+    assert.equal((await m.acquire()).kind, 'unavailable');
+    assert.equal(launches, 1);
   });
 });

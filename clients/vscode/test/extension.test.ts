@@ -5,8 +5,7 @@
 import { participants, settings, setWorkspaceFolder, user } from './support/vscodeStub'; // first: installs the stub
 import './support/installFakeLanguageClient';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, realpathSync } from 'node:fs';
-import * as os from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc/node';
@@ -18,6 +17,7 @@ import { LanguageClient } from './support/fakeLanguageClient';
 import { FakeOllama } from './support/fakeOllama';
 import { PYTHON } from './support/paths';
 import { eventually } from './support/processes';
+import { makeTempDir } from './support/tempDirs';
 import { vscodeStub } from './support/vscodeStub';
 
 let fake: FakeOllama;
@@ -34,7 +34,7 @@ const statusBar = () => user.statusBarItems.at(-1)!;
 
 before(async () => {
   fake = await FakeOllama.start();
-  workspace = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'ollama-chat-ext-')));
+  workspace = makeTempDir('ollama-chat-ext-');
   setWorkspaceFolder(workspace);
   settings.clear();
   settings.set('ollamaChat.serverCommand', `"${PYTHON}" -m ollama_chatd`);

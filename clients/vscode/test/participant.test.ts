@@ -9,7 +9,6 @@ import { CancellationTokenSource } from 'vscode-jsonrpc/node';
 import type { TurnOutcome } from '../src/core/chatClient';
 import { explainMissingServer } from '../src/core/serverCommand';
 import { DEFAULT_SETTINGS, type Settings } from '../src/core/settings';
-import { resolveToolPath } from '../src/core/workspacePaths';
 import { createChatRequestHandler, type Acquisition } from '../src/vscode/participant';
 import { ChatStreamRecorder } from './support/chatStreamRecorder';
 import { finished, ScriptedChat, type ScriptedEvent } from './support/scriptedChat';
@@ -26,7 +25,15 @@ interface Run {
 async function ask(
   events: ScriptedEvent[],
   outcome: TurnOutcome | ((token: unknown) => TurnOutcome),
-  options: { history?: unknown[]; settings?: Partial<Settings>; serverSession?: string; token?: CancellationTokenSource; prompt?: string; storedChats?: string[] } = {},
+  options: {
+    history?: unknown[];
+    settings?: Partial<Settings>;
+    serverSession?: string;
+    token?: CancellationTokenSource;
+    prompt?: string;
+    references?: unknown[];
+    storedChats?: string[];
+  } = {},
 ): Promise<Run> {
   const chat = new ScriptedChat(events, outcome as any);
   options.storedChats?.forEach((id) => chat.storedChats.add(id));
@@ -34,15 +41,13 @@ async function ask(
   const handler = createChatRequestHandler({
     acquireServer: async (): Promise<Acquisition> => ({ kind: 'ready', chat, serverSession: options.serverSession ?? 'session-1' }),
     settings: () => ({ ...DEFAULT_SETTINGS, model: 'qwen3:8b', ...options.settings }),
-    resolveToolPath: (p) => {
-      const file = resolveToolPath(p, [{ name: 'project', fsPath: WORKSPACE }]);
-      return file ? (Uri.file(file) as any) : undefined;
-    },
+    workspaceFolders: () => [{ name: 'project', fsPath: WORKSPACE }],
     observeTurn: (o) => outcomes.push(o),
   });
   const stream = new ChatStreamRecorder();
   const token = (options.token ?? new CancellationTokenSource()).token;
-  const result = await handler({ prompt: options.prompt ?? 'hello' } as any, { history: options.history ?? [] } as any, stream as any, token as any);
+  const request = { prompt: options.prompt ?? 'hello', references: options.references ?? [] };
+  const result = await handler(request as any, { history: options.history ?? [] } as any, stream as any, token as any);
   return { stream, result, chat, outcomes };
 }
 
@@ -90,6 +95,25 @@ describe('streaming an answer', () => {
   test('hitting the tool-round limit says how to go on', async () => {
     const { stream } = await ask([{ token: 'Still looking.' }], finished('Still looking.', 'max_tool_rounds'));
     assert.match(stream.answer, /maximum number of tool rounds.*continue/);
+  });
+});
+
+describe('attached files', () => {
+  test('workspace files and selections are named to the model; others are left out', async () => {
+    const selection = { uri: Uri.file(`${WORKSPACE}/src/util.py`), range: { start: { line: 2, character: 0 }, end: { line: 8, character: 4 } } };
+    const { chat } = await ask([{ token: 'ok' }], finished('ok'), {
+      prompt: 'explain #file:app.py',
+      references: [
+        { id: 'vscode.file', value: Uri.file(`${WORKSPACE}/src/app.py`) },
+        { id: 'vscode.selection', value: selection },
+        { id: 'vscode.file', value: Uri.file('/etc/hosts') },
+        { id: 'some.variable', value: 'a string value' },
+      ],
+    });
+    assert.equal(
+      chat.turns[0].params.prompt,
+      'explain #file:app.py\n\n(Attached by the user, relative to the workspace: src/app.py, src/util.py (lines 3-9). Read them with read_file.)',
+    );
   });
 });
 
@@ -301,7 +325,7 @@ describe('errors are readable chat messages with the fix, never a stack trace', 
     const handler = createChatRequestHandler({
       acquireServer: async () => ({ kind: 'unavailable', explanation }),
       settings: () => DEFAULT_SETTINGS,
-      resolveToolPath: () => undefined,
+      workspaceFolders: () => [],
     });
     const stream = new ChatStreamRecorder();
     const result: any = await handler({ prompt: 'hi' } as any, { history: [] } as any, stream as any, new CancellationTokenSource().token as any);
@@ -318,7 +342,7 @@ describe('errors are readable chat messages with the fix, never a stack trace', 
         throw new TypeError('cannot read properties of undefined');
       },
       settings: () => DEFAULT_SETTINGS,
-      resolveToolPath: () => undefined,
+      workspaceFolders: () => [],
     });
     const stream = new ChatStreamRecorder();
     await handler({ prompt: 'hi' } as any, { history: [] } as any, stream as any, new CancellationTokenSource().token as any);

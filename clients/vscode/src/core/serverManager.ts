@@ -51,6 +51,7 @@ interface Running {
 export class ServerManager {
   private running: Running | undefined;
   private starting: Promise<ServerAcquisition> | undefined;
+  private disposed = false;
 
   constructor(private readonly deps: ServerManagerDeps) {}
 
@@ -58,8 +59,14 @@ export class ServerManager {
     return this.running !== undefined;
   }
 
+  /** Running, or starting with settings that may already be stale. */
+  get isActive(): boolean {
+    return this.running !== undefined || this.starting !== undefined;
+  }
+
   /** The running daemon, starting it if needed; concurrent callers share one start. */
   acquire(): Promise<ServerAcquisition> {
+    if (this.disposed) return Promise.resolve({ kind: 'unavailable', explanation: CLOSING });
     if (this.running !== undefined) return Promise.resolve(ready(this.running));
     this.starting ??= this.start().finally(() => {
       this.starting = undefined;
@@ -83,6 +90,12 @@ export class ServerManager {
     } catch (error) {
       this.deps.log(`Stopping ollama-chatd failed: ${(error as Error)?.message ?? error}`);
     }
+  }
+
+  /** Stops the daemon for good: the window is closing, so nothing may start another. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    await this.stop();
   }
 
   private async start(): Promise<ServerAcquisition> {
@@ -117,11 +130,15 @@ export class ServerManager {
   private onExit(session: string): void {
     if (this.running?.session !== session) return; // an old process, or one we stopped
     this.deps.log('ollama-chatd exited; it will be started again on the next message.');
-    this.running.chat.dispose();
+    const { chat, server } = this.running;
     this.running = undefined;
+    chat.dispose();
+    server.stop().catch(() => undefined); // releases the client's resources; the process is already gone
     this.deps.onExited?.();
   }
 }
+
+const CLOSING: Explanation = { markdown: 'VS Code is closing this window; ollama-chatd has been stopped.', actions: [] };
 
 function ready(running: Running): ServerAcquisition {
   return { kind: 'ready', chat: running.chat, serverSession: running.session };

@@ -17,3 +17,14 @@ export function resolveToolPath(toolPath: string, folders: readonly WorkspaceFol
   const folder = folders.find((f) => f.name === segments[0]);
   return folder ? path.join(folder.fsPath, ...segments.slice(1)) : undefined;
 }
+
+/** The inverse: a file on disk as a tool path, or undefined when it is outside the folders. */
+export function toolPathOf(fsPath: string, folders: readonly WorkspaceFolderLike[]): string | undefined {
+  for (const folder of folders) {
+    const relative = path.relative(folder.fsPath, fsPath);
+    if (relative.startsWith('..') || path.isAbsolute(relative)) continue;
+    const segments = relative.split(path.sep).filter(Boolean);
+    return (folders.length > 1 ? [folder.name, ...segments] : segments).join('/') || '.';
+  }
+  return undefined;
+}

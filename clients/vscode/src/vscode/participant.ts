@@ -3,11 +3,14 @@
  * one `chat/start`, streamed into the response as it arrives.
  */
 import * as vscode from 'vscode';
+import { promptWithAttachments } from '../core/attachments';
 import type { ChatClient, TurnOutcome } from '../core/chatClient';
 import { lastTurnMetadata, newChatId, type TurnMetadata } from '../core/chatSession';
 import { CommandIds } from '../core/commandIds';
 import type { Explanation } from '../core/explanation';
 import type { Settings } from '../core/settings';
+import { resolveToolPath, type WorkspaceFolderLike } from '../core/workspacePaths';
+import { attachmentsOf } from './attachments';
 import { ResponseRenderer } from './responseRenderer';
 
 export type Acquisition =
@@ -18,7 +21,8 @@ export interface ParticipantDeps {
   /** The running daemon, started on first use. */
   acquireServer(): Promise<Acquisition>;
   settings(): Settings;
-  resolveToolPath(toolPath: string): vscode.Uri | undefined;
+  /** The window's workspace folders (tool paths are relative to them). */
+  workspaceFolders(): WorkspaceFolderLike[];
   /** Told how every turn ended (the status bar learns reachability from it). */
   observeTurn?(outcome: TurnOutcome): void;
 }
@@ -27,9 +31,14 @@ export function createChatRequestHandler(deps: ParticipantDeps): vscode.ChatRequ
   return async (request, context, stream, token): Promise<vscode.ChatResult> => {
     const previous = lastTurnMetadata(context.history);
     const chatId = previous?.chatId ?? newChatId();
-    const renderer = new ResponseRenderer(stream, (p) => deps.resolveToolPath(p));
+    const folders = deps.workspaceFolders();
+    const renderer = new ResponseRenderer(stream, (toolPath) => {
+      const file = resolveToolPath(toolPath, folders);
+      return file === undefined ? undefined : vscode.Uri.file(file);
+    });
     try {
-      return await answer(deps, { prompt: request.prompt, stream, token, renderer, chatId, previous });
+      const prompt = promptWithAttachments(request.prompt, attachmentsOf(request.references ?? [], folders));
+      return await answer(deps, { prompt, stream, token, renderer, chatId, previous });
     } catch (error) {
       // A bug here must still read as a message, not as VS Code's error with a stack.
       renderer.explain({

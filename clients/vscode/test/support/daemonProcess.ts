@@ -4,14 +4,13 @@
  * applyEdit capability, apply the daemon's edits, shutdown/exit).
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, realpathSync } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createMessageConnection, type MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import type { InitializationOptions } from '../../src/core/protocol';
 import { PYTHON } from './paths';
 import { collectStderr, spawnTracked, waitForExit } from './processes';
+import { makeTempDir, TEST_DATA_HOME } from './tempDirs';
 import { applyWorkspaceEditOnDisk } from './workspaceEditOnDisk';
 
 export interface DaemonOptions {
@@ -36,10 +35,10 @@ export class DaemonProcess {
   ) {}
 
   static async start(options: DaemonOptions = {}): Promise<DaemonProcess> {
-    const workspace = options.workspace ?? realpathSync(mkdtempSync(path.join(os.tmpdir(), 'ollama-chat-ws-')));
+    const workspace = options.workspace ?? makeTempDir('ollama-chat-ws-');
     const child = spawnTracked(options.command ?? PYTHON, options.args ?? ['-m', 'ollama_chatd', 'serve'], {
       cwd: workspace,
-      env: withoutOllamaVariables(process.env),
+      env: testEnvironment(process.env),
     });
     const stderr = collectStderr(child);
     const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
@@ -81,9 +80,9 @@ export class DaemonProcess {
   }
 }
 
-/** A user's OLLAMA_HOST must not redirect the tests away from the fake. */
-function withoutOllamaVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const copy = { ...env };
+/** A user's OLLAMA_HOST must not redirect the tests away from the fake, nor their chats mix with the tests'. */
+function testEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy: NodeJS.ProcessEnv = { ...env, XDG_DATA_HOME: TEST_DATA_HOME };
   delete copy.OLLAMA_HOST;
   delete copy.OLLAMA_CHATD_MODEL;
   return copy;
