@@ -126,7 +126,8 @@ def plot(r: dict[str, Any], path: Path) -> None:
         ax.set_xticks(range(len(groups)), [g[0] for g in groups])
         ax.set_ylabel("thousand tokens/s delivered intact")
         ax.set_title("Relay throughput (ratio to the naive relay)")
-        ax.legend(fontsize=8)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.25)
+        ax.legend(fontsize=8, loc="upper right", ncol=3)
 
     # (b) cancel latency, daemon
     ax = axes[0][1]
@@ -149,6 +150,7 @@ def plot(r: dict[str, Any], path: Path) -> None:
         ax.bar(xs, p50, 0.7, color=cols, label="p50")
         ax.axhline(TARGET_CANCEL_MS, color="red", ls="--", lw=1, label=f"target {TARGET_CANCEL_MS:g} ms")
         ax.set_xticks(list(xs), labels, fontsize=6.5)
+        ax.set_ylim(0, max(max(p99) * 1.15, TARGET_CANCEL_MS * 1.5))
         ax.set_ylabel("ms after the cancel was written")
         ax.set_title("Daemon cancel latency (answer / upstream closed)")
         ax.legend(fontsize=8)

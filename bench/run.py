@@ -32,8 +32,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
@@ -127,7 +128,7 @@ def process_cpu_seconds(pid: int) -> float:
 class LoadMeter:
     """How much CPU *other* processes (not the benchmark, its fake or its relays) took."""
 
-    def __init__(self, bench: "Bench", pids: list[int]) -> None:
+    def __init__(self, bench: Bench, pids: list[int]) -> None:
         self.bench = bench
         self.pids = pids
 
@@ -135,7 +136,7 @@ class LoadMeter:
         t = os.times()
         return t.user + t.system + sum(process_cpu_seconds(p) for p in [self.bench.fake.pid, *self.pids])
 
-    def __enter__(self) -> "LoadMeter":
+    def __enter__(self) -> LoadMeter:
         self.t0, self.busy0, self.ours0 = time.monotonic(), busy_seconds(), self._ours()
         return self
 
@@ -148,10 +149,18 @@ class LoadMeter:
 
 class Bench:
     def __init__(self, cfg: dict[str, Any], server_dir: Path | None = None) -> None:
+        import tempfile
         self.cfg = cfg
         self.fake = FakeProcess()
         server_dir = server_dir or ROOT / "server"
+        # The relays run in a scratch workspace, and the daemon keeps its chat store there
+        # too: a benchmark must not fill the user's own chat history.
+        self.scratch = Path(tempfile.mkdtemp(prefix="chatd-bench-"))
+        self.workspace = self.scratch / "workspace"
+        self.state_dir = self.scratch / "state"
+        self.workspace.mkdir()
         self.env = {**os.environ, "OLLAMA_HOST": self.fake.url, "OLLAMA_CHATD_MODEL": MODEL,
+                    "XDG_DATA_HOME": str(self.scratch / "data"), "XDG_STATE_HOME": str(self.scratch / "xdg-state"),
                     "PYTHONPATH": os.pathsep.join(filter(None, [str(server_dir), os.environ.get("PYTHONPATH")]))}
         self.problems: list[str] = []  # integrity failures: any of these makes the run invalid
         LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -181,13 +190,13 @@ class Bench:
 
     def spawn(self, relay: str) -> RelayProcess:
         self._spawned += 1
-        return RelayProcess(RELAYS[relay], env=self.env, cwd=str(ROOT),
+        return RelayProcess(RELAYS[relay], env=self.env, cwd=str(self.workspace),
                             stderr_path=str(LOG_DIR / f"{relay}-{self._spawned}.stderr"))
 
     def start(self, relay: str) -> tuple[RelayProcess, float]:
         """Spawn and initialize; return the process and spawn-to-initialize-result seconds."""
         proc = self.spawn(relay)
-        answer = proc.initialize({"ollamaHost": self.fake.url, "model": MODEL})
+        answer = proc.initialize({"ollamaHost": self.fake.url, "model": MODEL, "stateDir": str(self.state_dir)})
         answer.result  # noqa: B018 - raises on an error answer
         return proc, answer.at - proc.spawned_at
 
@@ -208,7 +217,9 @@ class Bench:
         log(f"INTEGRITY PROBLEM: {text}")
 
     def stop(self) -> None:
+        import shutil
         self.fake.stop()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- 1. spawn
@@ -668,7 +679,7 @@ def machine() -> dict[str, Any]:
         "packages": {p: version(p) for p in ("pygls", "lsprotocol", "httpx", "httpcore", "h11", "ollama", "pydantic")},
         "commit": git("rev-parse", "--short", "HEAD"),
         "dirty": bool(git("status", "--porcelain", "--", "server")),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 

@@ -41,9 +41,10 @@ import stat
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, ClassVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger("fake_ollama")
@@ -81,7 +82,7 @@ def go_type(value: Any) -> str:
 
 def ollama_timestamp() -> str:
     """`created_at` as Ollama writes it (RFC 3339, UTC, sub-second)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def reason_phrase(status: int) -> str:
@@ -1112,7 +1113,7 @@ class FakeOllama:
         running = []
         for name, used in list(self._loaded.items()):
             if model := self._find_model(name):
-                expires = datetime.fromtimestamp(used, timezone.utc) + timedelta(minutes=5)
+                expires = datetime.fromtimestamp(used, UTC) + timedelta(minutes=5)
                 running.append({"name": model.name, "model": model.name, "size": model.size, "digest": model.digest,
                                 "details": model.details(), "expires_at": expires.isoformat().replace("+00:00", "Z"),
                                 "size_vram": model.size, "context_length": model.context_length})

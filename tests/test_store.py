@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ollama_chatd import llm
 from ollama_chatd.store import (
     DATABASE_NAME,
@@ -396,7 +397,8 @@ async def test_a_corrupt_database_is_moved_aside_for_a_fresh_one(
 
     [moved] = tmp_path.glob(f"{DATABASE_NAME}.corrupt-*")
     assert moved.read_bytes() == damaged
-    assert reports == []
+    [report] = reports  # the user is told, since their chats seem to vanish
+    assert str(moved) in report and "started a new one" in report
     with database(tmp_path) as connection:
         assert connection.execute("SELECT chat_id FROM chats").fetchall() == [("chat-1",)]
 
@@ -564,3 +566,20 @@ async def longest_timer_delay_while(work: Any) -> float:
         worst = max(worst, loop.time() - before - 0.01)
     await task
     return worst
+
+
+def test_history_answers_tool_calls_a_crash_left_unanswered() -> None:
+    from ollama_chatd import llm
+    from ollama_chatd.store.records import StoredChat, StoredMessage
+
+    call = llm.ToolCall("read_file", {"path": "a"}, id="call_1")
+    other = llm.ToolCall("list_directory", {}, id="call_2")
+    messages = (
+        StoredMessage(llm.Message("user", "look"), "complete", 1.0),
+        StoredMessage(llm.Message("assistant", "", tool_calls=(call, other)), "complete", 2.0),
+        StoredMessage(llm.Message("tool", "contents", tool_name="read_file", tool_call_id="call_1"), "complete", 3.0),
+    )
+    chat = StoredChat("c", None, "m", None, 0.0, 3.0, messages, ())
+    history = chat.history()
+    assert [m.role for m in history] == ["user", "assistant", "tool", "tool"]
+    assert history[3].tool_call_id == "call_2" and history[3].content.startswith("Error: not run")

@@ -30,9 +30,20 @@ def _strict(kind: type):
             return float(value)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise TypeError(f"expected {kind.__name__}, got {value!r}")
+        if kind is str and not value.isascii():
+            return _valid_unicode(value)
         return value
 
     return structure
+
+
+def _valid_unicode(text: str) -> str:
+    """JSON may escape lone surrogates ("\\ud800"), which no file or database can hold:
+    each becomes U+FFFD, as a UTF-8 decoder would make of it."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def camel_case(name: str) -> str:

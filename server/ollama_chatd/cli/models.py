@@ -52,7 +52,7 @@ def format_table(models: list[llm.ModelInfo]) -> str:
             ", ".join(sorted(model.capabilities)) if model.capabilities is not None else "unknown",
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
 def _gigabytes(size: int | None) -> str:

@@ -62,7 +62,7 @@ class StdioClient:
         try:
             await asyncio.wait_for(self.request("shutdown", None), timeout)
             self.notify("exit", None)
-        except (asyncio.TimeoutError, RpcError, ConnectionError):
+        except (TimeoutError, RpcError, ConnectionError):
             self._process.terminate()
         try:
             return await asyncio.wait_for(self._process.wait(), timeout)

@@ -189,7 +189,7 @@ class OllamaClient:
         """/api/tags, completed by /api/show of each model (asked concurrently)."""
         summaries = await self.list_models()
         details = await asyncio.gather(*(self._details_if_known(s.name) for s in summaries))
-        return [_model_info(summary.name, summary, detail) for summary, detail in zip(summaries, details)]
+        return [_model_info(summary.name, summary, detail) for summary, detail in zip(summaries, details, strict=True)]
 
     async def describe_model(self, name: str) -> ModelInfo:
         return _model_info(name, None, await self.show(name))

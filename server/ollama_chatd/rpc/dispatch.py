@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import attrs
+from lsprotocol import types as lsp
 from lsprotocol.types import EXIT
 from pygls.exceptions import JsonRpcException
 
@@ -20,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 
 
@@ -63,21 +66,38 @@ def _is_valid_id(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
+# Methods that only exist as notifications: sent with an id, nobody would answer them.
+_NOTIFICATIONS = frozenset(
+    {method for method, (message_type, *_) in lsp.METHOD_TO_TYPES.items() if message_type.__name__.endswith("Notification")}
+    | {"chat/token", "chat/status", "chat/toolCall"}
+)
+
+
+def check_method(raw: dict[str, Any]) -> Rejection | None:
+    """What is wrong with a well-formed message for the method it names, if anything."""
+    method = raw.get("method")
+    if "id" in raw and method is not None and (method in _NOTIFICATIONS or method.startswith("$/")):
+        return Rejection(METHOD_NOT_FOUND, f"{method} is a notification: send it without an id", raw["id"], True)
+    if method == lsp.CANCEL_REQUEST and not _is_valid_id((raw.get("params") or {}).get("id")):
+        return Rejection(INVALID_PARAMS, "$/cancelRequest needs the integer or string id of a request", None, False)
+    return None
+
+
+_UNPARSEABLE = object()
+
+
 class Dispatcher:
-    def __init__(self, protocol: ChatProtocol, outbox: Outbox):
+    def __init__(self, protocol: ChatProtocol, outbox: Outbox, initialized: Callable[[], bool]):
         self._protocol = protocol
         self._outbox = outbox
+        self._initialized = initialized
 
     def handle(self, body: bytes) -> None:
         """Handle one message. `exit` raises SystemExit carrying the exit code."""
-        try:
-            raw = json.loads(body)
-        except ValueError as error:  # UnicodeDecodeError included
-            self._reject(Rejection(PARSE_ERROR, f"message body is not valid UTF-8 JSON: {error}", None, True))
+        raw = self._parse(body)
+        if raw is _UNPARSEABLE:
             return
-        rejection = check_envelope(raw)
-        if rejection is None and self._protocol._shutdown and raw.get("method") not in (EXIT, None):
-            rejection = Rejection(INVALID_REQUEST, "the server is shutting down", raw.get("id"), "id" in raw)
+        rejection = check_envelope(raw) or check_method(raw) or self._check_session(raw)
         if rejection is not None:
             self._reject(rejection)
             return
@@ -88,16 +108,37 @@ class Dispatcher:
             return
         self._protocol.handle_message(message)
 
+    def _parse(self, body: bytes) -> Any:
+        try:
+            # Strictly UTF-8: json.loads(bytes) would also take UTF-16/32 and encoded surrogates.
+            return json.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+            reason = "nested too deeply" if isinstance(error, RecursionError) else error
+            self._reject(Rejection(PARSE_ERROR, f"message body is not valid UTF-8 JSON: {reason}", None, True))
+            return _UNPARSEABLE
+
+    def _check_session(self, raw: dict[str, Any]) -> Rejection | None:
+        method = raw.get("method")
+        if self._protocol._shutdown and method not in (EXIT, None):
+            return Rejection(INVALID_REQUEST, "the server is shutting down", raw.get("id"), "id" in raw)
+        if method == lsp.INITIALIZE and self._initialized():
+            return Rejection(INVALID_REQUEST, "initialize may be sent only once per session", raw.get("id"), "id" in raw)
+        return None
+
     def _fail(self, raw: dict[str, Any], error: JsonRpcException) -> None:
         if "id" in raw and "method" in raw:
-            self._send_error(raw["id"], error.code, error.message, error.data)
+            data = error.data
+            if error.code == INVALID_PARAMS and not data:
+                data = {"kind": "invalid_params"}
+            self._send_error(raw["id"], error.code, error.message, data)
         else:
             logger.warning("dropping %s: %s", raw.get("method", "response"), error.message)
 
     def _reject(self, rejection: Rejection) -> None:
         logger.warning("invalid message: %s", rejection.message)
         if rejection.answer:
-            self._send_error(rejection.answer_to, rejection.code, rejection.message, None)
+            data = {"kind": "invalid_params"} if rejection.code == INVALID_PARAMS else None
+            self._send_error(rejection.answer_to, rejection.code, rejection.message, data)
 
     def _send_error(self, msg_id: int | str | None, code: int, message: str, data: Any) -> None:
         error: dict[str, Any] = {"code": code, "message": message}

@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 
 
 def editor_workspace(server: ChatServer) -> Workspace:
-    """The folders the editor opened (else its root, else our working directory)."""
+    """The folders the editor opened (else its root, else our working directory),
+    seen through its open buffers. Taken once per session: a folder the editor adds
+    later does not widen what the model may touch."""
     return Workspace(_folders(server), open_document=lambda path: _open_buffer(server, path))
 
 
@@ -106,12 +108,13 @@ def _cannot_ask() -> ToolError:
 class EditorApplier:
     """Applies allowed changes through the editor when it can, else on disk."""
 
-    def __init__(self, server: ChatServer):
+    def __init__(self, server: ChatServer, workspace: Workspace):
         self._server = server
+        self._workspace = workspace
 
     async def apply(self, edit: ProposedEdit) -> None:
         if not self._editor_applies_edits():
-            await asyncio.to_thread(apply_to_disk, editor_workspace(self._server), edit)
+            await asyncio.to_thread(apply_to_disk, self._workspace, edit)
             return
         params = lsp.ApplyWorkspaceEditParams(edit=self._workspace_edit(edit), label=f"ollama: {edit.display_path}")
         result = await _request(self._server, lsp.WORKSPACE_APPLY_EDIT, params)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from ollama_chatd import llm
 from ollama_chatd.engine.engine import ChatBusy, ImagesNotSupported, NoModelChosen, TurnFailed
+from ollama_chatd.store import InvalidCursor
 
 logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 INTERNAL_ERROR = -32603
 OLLAMA_UNREACHABLE = -32001
@@ -33,12 +38,27 @@ def invalid_params(message: str, field: str | None = None) -> JsonRpcInvalidPara
     return JsonRpcInvalidParams(message=message, data=data)
 
 
+def in_contract_terms(handler: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Make whatever `handler` raises an error of the wire contract."""
+
+    @functools.wraps(handler)
+    async def answer(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await handler(*args, **kwargs)
+        except Exception as error:
+            raise to_rpc_error(error) from error
+
+    return answer
+
+
 def to_rpc_error(error: Exception) -> JsonRpcException:
     """Translate what the engine raised into the contract's error."""
     if isinstance(error, NoModelChosen):
         return JsonRpcInvalidParams(message=str(error), data={"kind": "no_model"})
     if isinstance(error, ImagesNotSupported):
         return invalid_params(f"chat/start: `images`: {error}", "images")
+    if isinstance(error, InvalidCursor):
+        return invalid_params("chat/list: `before` must be the `cursor` of a chat from an earlier chat/list", "before")
     if isinstance(error, ChatBusy):
         return ChatError(CHAT_BUSY, str(error), "chat_busy", chatId=error.chat_id)
     if isinstance(error, TurnFailed):

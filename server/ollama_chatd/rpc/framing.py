@@ -72,12 +72,16 @@ async def _read_headers(reader: asyncio.StreamReader) -> int | BadFrame:
 
 
 async def _read_line(reader: asyncio.StreamReader) -> bytes:
-    try:
-        line = await reader.readuntil(b"\n")
-    except asyncio.LimitOverrunError as overrun:
-        await reader.readexactly(overrun.consumed)
-        return b"X-Overlong-Header: dropped\r\n"
-    return line
+    overlong = False
+    while True:
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.LimitOverrunError as overrun:
+            # Drop what is buffered of the line and keep reading until its end.
+            await reader.readexactly(max(overrun.consumed, 1))
+            overlong = True
+            continue
+        return b"X-Overlong-Header: dropped\r\n" if overlong else line
 
 
 async def _skip(reader: asyncio.StreamReader, count: int) -> bool:

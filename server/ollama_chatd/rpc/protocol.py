@@ -8,7 +8,6 @@ instead of the silence pygls 2.1 leaves when structuring fails.
 from __future__ import annotations
 
 import typing
-from functools import lru_cache
 from typing import Any
 
 import attrs
@@ -68,11 +67,9 @@ def _structure_think(value: Any, _: type) -> messages.ThinkParam | None:
 
 
 class ChatProtocol(LanguageServerProtocol):
-    @lru_cache()
     def get_message_type(self, method: str) -> type | None:
         return messages.MESSAGE_TYPES.get(method) or super().get_message_type(method)
 
-    @lru_cache()
     def get_result_type(self, method: str) -> type | None:
         return messages.RESULT_TYPES.get(method) or super().get_result_type(method)
 

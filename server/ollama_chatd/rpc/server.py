@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import attrs
-
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
@@ -48,6 +47,7 @@ class ChatServer(LanguageServer):
         self.outbox: Outbox | None = None
         self._options = options
         self._stop_forwarding_logs: Callable[[], None] | None = None
+        self.initialized = False
         self.stop_requested = asyncio.Event()
         self._session: Session | None = None
 
@@ -73,6 +73,7 @@ class ChatServer(LanguageServer):
             raise invalid_params(f"initialize: initializationOptions {error}", f"initializationOptions.{error.field}") from None
         except ValueError as error:  # e.g. an OLLAMA_HOST that cannot be an address
             raise invalid_params(f"initialize: {error}", "initializationOptions") from None
+        self.initialized = True
         if params.process_id is not None:
             watch_parent(params.process_id, self.stop_requested.set)
 

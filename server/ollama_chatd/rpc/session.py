@@ -16,12 +16,11 @@ from ollama_chatd.config import InitializationOptions, OptionError, Settings
 from ollama_chatd.engine.engine import ChatEngine, TurnRequest, TurnResult
 from ollama_chatd.engine.events import StatusChange, TextDelta, ToolCallUpdate, TurnEvent
 from ollama_chatd.ollama import OllamaClient
-from ollama_chatd.store import ChatStore, InvalidCursor
-from ollama_chatd.rpc import messages
+from ollama_chatd.rpc import chats, messages
 from ollama_chatd.rpc.editor import ClientApprover, EditorApplier, editor_workspace
-from ollama_chatd.rpc import chats
-from ollama_chatd.rpc.errors import invalid_params, to_rpc_error
+from ollama_chatd.rpc.errors import in_contract_terms, invalid_params
 from ollama_chatd.rpc.outbox import TokenStream
+from ollama_chatd.store import ChatStore
 from ollama_chatd.tools.runner import WorkspaceTools
 
 if TYPE_CHECKING:
@@ -35,9 +34,10 @@ class Session:
         self._server = server
         self.settings = Settings.resolve(options)
         logger.info("Ollama at %s (from %s)", self.settings.host.url, self.settings.host.source)
+        self.workspace = editor_workspace(server)
         self.store = ChatStore.open(
             server.store_location(self.settings.state_dir),
-            str(editor_workspace(server).folders[0].path),
+            str(self.workspace.folders[0].path),
             on_degraded=lambda problem: tell_user(server, problem),
         )
         try:
@@ -50,9 +50,9 @@ class Session:
         except OSError as error:  # an unreadable or invalid caBundle
             raise OptionError("caBundle", f"`caBundle` cannot be used: {error}") from None
         tools = WorkspaceTools(
-            lambda: editor_workspace(server),
+            self.workspace,
             ClientApprover(server),
-            EditorApplier(server),
+            EditorApplier(server, self.workspace),
             auto_approve=self.settings.auto_approve,
         )
         self.engine = ChatEngine(
@@ -64,6 +64,7 @@ class Session:
             max_context=self.settings.max_context,
         )
 
+    @in_contract_terms
     async def start_chat(self, params: messages.ChatStartParams) -> messages.ChatStartResult:
         request = TurnRequest(
             chat_id=params.chat_id,
@@ -74,17 +75,12 @@ class Session:
             options=params.options,
             images=tuple(params.images or ()),
         )
-        try:
-            result = await self.engine.run_turn(request, _Notifier(self._server, params.chat_id))
-        except Exception as error:
-            raise to_rpc_error(error) from error
+        result = await self.engine.run_turn(request, _Notifier(self._server, params.chat_id))
         return _to_wire(result)
 
+    @in_contract_terms
     async def list_models(self, params: messages.ModelsParams) -> messages.ModelsResult:
-        try:
-            models = await self.engine.models.installed(refresh=params.refresh)
-        except Exception as error:
-            raise to_rpc_error(error) from error
+        models = await self.engine.models.installed(refresh=params.refresh)
         return messages.ModelsResult(models=[_model_entry(model) for model in models])
 
     async def cancel_chat(self, chat_id: str) -> bool:
@@ -99,32 +95,29 @@ class Session:
         if tasks := self.engine.cancel_all():
             await asyncio.wait(tasks)
 
+    @in_contract_terms
     async def list_chats(self, params: messages.ListParams) -> messages.ListResult:
-        try:
-            summaries = await self.store.list_chats(limit=params.limit, before=params.before)
-        except InvalidCursor:
-            raise invalid_params(
-                "chat/list: `before` must be the `cursor` of a chat from an earlier chat/list", "before"
-            ) from None
+        summaries = await self.store.list_chats(limit=params.limit, before=params.before)
         return messages.ListResult(chats=[chats.entry(summary) for summary in summaries])
 
+    @in_contract_terms
     async def history(self, chat_id: str) -> messages.HistoryResult:
         saved = await self.store.load(chat_id)
         if saved is None:
             raise _unknown_chat("chat/history", chat_id)
         return chats.history(saved, running=self.engine.is_running(chat_id))
 
+    @in_contract_terms
     async def rename(self, params: messages.RenameParams) -> messages.RenameResult:
         if not await self.store.exists(params.chat_id):
             raise _unknown_chat("chat/rename", params.chat_id)
-        self.store.rename(params.chat_id, params.title)
-        return messages.RenameResult(chat_id=params.chat_id, title=params.title)
+        title = params.title.strip()  # as the store keeps it
+        self.store.rename(params.chat_id, title)
+        return messages.RenameResult(chat_id=params.chat_id, title=title)
 
+    @in_contract_terms
     async def delete(self, chat_id: str) -> messages.DeleteResult:
-        try:
-            self.engine.forget(chat_id)
-        except Exception as error:
-            raise to_rpc_error(error) from error
+        self.engine.forget(chat_id)
         existed = await self.store.exists(chat_id)
         self.store.delete(chat_id)
         return messages.DeleteResult(deleted=existed)

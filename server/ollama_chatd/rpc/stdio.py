@@ -49,7 +49,7 @@ async def _serve(server: ChatServer, stdin_fd: int, stdout_fd: int, max_message_
     outbox = server.outbox = await Outbox.connect(stdout_fd)
     server.protocol.set_writer(outbox)
     reader = await _open_reader(stdin_fd)
-    reading = asyncio.create_task(_read_loop(Dispatcher(server.protocol, outbox), reader, max_message_bytes))
+    reading = asyncio.create_task(_read_loop(Dispatcher(server.protocol, outbox, lambda: server.initialized), reader, max_message_bytes))
     stopping = asyncio.create_task(server.stop_requested.wait())
     client_gone = asyncio.create_task(outbox.lost.wait())
     await asyncio.wait({reading, stopping, client_gone}, return_when=asyncio.FIRST_COMPLETED)

@@ -41,7 +41,7 @@ class ChatStore:
     one writer thread. `await flush()` when a write must be durable before going
     on. Reads see every write asked for before them. No storage failure raises:
     an unusable disk turns the store into a memory one, reported once through
-    `on_degraded`.
+    `on_degraded`, which also hears when a corrupt database had to be moved aside.
     """
 
     def __init__(self, writer: Writer, workspace: str, clock: Callable[[], float]):
@@ -63,8 +63,9 @@ class ChatStore:
         """Open the store of `workspace` in `state_dir` (None: in memory only).
 
         Returns at once; the database is opened on the writer thread. `on_degraded`
-        gets a message for the user, at most once, on the event loop running now
-        (or on the writer thread if none is).
+        gets a message for the user when the store falls back to memory (at most
+        once) or had to start afresh from a corrupt file, on the event loop running
+        now (or on the writer thread if none is).
         """
         path = None if state_dir is None else Path(state_dir) / DATABASE_NAME
         writer = Writer(path, workspace, _on_current_loop(on_degraded))

@@ -50,10 +50,28 @@ class StoredChat:
         An unfinished answer keeps its text but not its tool calls: those never
         ran, and a history with calls lacking results is invalid for the model.
         """
-        return [
-            stored.message if stored.status == "complete" else attrs.evolve(stored.message, tool_calls=())
-            for stored in self.messages
-        ]
+        history: list[llm.Message] = []
+        unanswered: list[llm.ToolCall] = []
+        for stored in self.messages:
+            message = stored.message
+            if message.role != "tool":
+                history += _interrupted_results(unanswered)
+                unanswered = []
+            if stored.status != "complete":
+                message = attrs.evolve(message, tool_calls=())
+            if message.role == "tool" and unanswered:
+                unanswered.pop(0)
+            unanswered += message.tool_calls
+            history.append(message)
+        return history + _interrupted_results(unanswered)
+
+
+def _interrupted_results(calls: list[llm.ToolCall]) -> list[llm.Message]:
+    """Results for calls a crash left unanswered, so the model sees a valid history."""
+    return [
+        llm.Message("tool", "Error: not run: the daemon stopped first", tool_name=call.name, tool_call_id=call.id)
+        for call in calls
+    ]
 
 
 @attrs.frozen

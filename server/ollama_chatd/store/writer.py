@@ -110,7 +110,7 @@ class Writer:
             self.database = MemoryDatabase()
             return
         try:
-            self.database = _open_file(self._path)
+            self.database = _open_file(self._path, self._report_degraded)
         except Exception as error:  # noqa: BLE001 -- whatever the disk does, the daemon goes on in memory
             self.database = MemoryDatabase()
             self._degrade(error)
@@ -162,8 +162,9 @@ class Writer:
                 logger.warning("could not close the chat database", exc_info=True)
 
 
-def _open_file(path: Path) -> FileDatabase:
-    """Open the database file; one that is unreadable is moved aside for a fresh one."""
+def _open_file(path: Path, tell_user: Callable[[str], None]) -> FileDatabase:
+    """Open the database file; one that is unreadable is moved aside for a fresh one
+    (and the user told, since their chats seem to vanish)."""
     identity = file_identity(path)
     try:
         return FileDatabase.open(path)
@@ -172,12 +173,9 @@ def _open_file(path: Path) -> FileDatabase:
             raise
         moved = move_aside(path, identity)
         if moved is not None:
-            logger.warning(
-                "the chat database %s could not be read (%s); moved it aside to %s and started a new one",
-                path,
-                error,
-                moved,
-            )
+            message = f"the chat database {path} could not be read ({error}); moved it aside to {moved} and started a new one"
+            logger.warning("%s", message)
+            tell_user(message)
     # A second failure is not retried: the caller falls back to memory, never a loop.
     return FileDatabase.open(path)
 

@@ -8,7 +8,6 @@ handed in as an `Approver` and an `EditApplier`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Literal, Protocol
 
 from ollama_chatd import llm
@@ -34,11 +33,9 @@ class EditApplier(Protocol):
 
 
 class WorkspaceTools:
-    """`workspace` gives the editor's current folders and buffers at each call."""
-
     def __init__(
         self,
-        workspace: Callable[[], Workspace],
+        workspace: Workspace,
         approver: Approver,
         applier: EditApplier,
         auto_approve: frozenset[str] = frozenset(),
@@ -59,10 +56,10 @@ class WorkspaceTools:
             arguments = check_arguments(tool, call.arguments)
             if not tool.writes:
                 report("running")
-                output = await asyncio.to_thread(tool.run, self._workspace(), arguments)
+                output = await asyncio.to_thread(tool.run, self._workspace, arguments)
                 report("completed", output=output[:PREVIEW_CHARS])
                 return output
-            edit = await asyncio.to_thread(tool.run, self._workspace(), arguments)
+            edit = await asyncio.to_thread(tool.run, self._workspace, arguments)
             assert isinstance(edit, ProposedEdit)
             if not await self._permitted(chat_id, call_id, call, tool, edit, report):
                 report("denied")
