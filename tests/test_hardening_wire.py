@@ -45,9 +45,7 @@ CLIENT_NOTIFICATIONS = [
     "initialized", "$/cancelRequest", "$/setTrace", "textDocument/didOpen", "textDocument/didChange",
     "textDocument/didClose", "workspace/didChangeConfiguration",
 ]
-# Notifications only the daemon sends. chat/token sent to the daemon as a request is
-# answered -32601; chat/status and chat/toolCall are not answered at all (see
-# test_a_notification_sent_as_a_request_is_answered).
+# Notifications only the daemon sends.
 DAEMON_NOTIFICATIONS = ["chat/token", "chat/status", "chat/toolCall"]
 KNOWN_METHODS = {*CHAT_REQUESTS, *CLIENT_NOTIFICATIONS, "initialize", "shutdown", "exit"}
 
@@ -104,9 +102,9 @@ unknown_methods = st.one_of(
     st.builds(lambda s: "chat/" + s, st.text(max_size=20)),
     st.builds(lambda s: "$/" + s, st.text(max_size=20)),
 ).filter(lambda m: m not in KNOWN_METHODS and m not in DAEMON_NOTIFICATIONS)
-# Sequences that make a body invalid UTF-8. (UTF-8-encoded surrogates, b"\xed\xa0\x80", are
-# invalid too, but the daemon accepts them: see test_utf8_encoded_surrogates_are_a_parse_error.)
-INVALID_UTF8 = [b"\xff", b"\xfe", b"\x80", b"\xc3", b"\xc3\x28", b"\xc0\xaf", b"\xe2\x82", b"\xf5\x80\x80\x80", b"\xf8\x88\x80\x80\x80"]
+# Sequences that make a body invalid UTF-8 (the last ones: UTF-8-encoded surrogates).
+INVALID_UTF8 = [b"\xff", b"\xfe", b"\x80", b"\xc3", b"\xc3\x28", b"\xc0\xaf", b"\xe2\x82", b"\xf5\x80\x80\x80",
+                b"\xf8\x88\x80\x80\x80", b"\xed\xa0\x80", b"\xed\xbf\xbf"]
 
 
 def cancel_request(msg_id: Any, **extra: Any) -> dict[str, Any]:
@@ -156,11 +154,9 @@ def method_not_a_string(draw) -> Case:
 
 @st.composite
 def params_not_an_object(draw) -> Case:
-    """Requests with array params get -32602; notifications with any params that are not an
-    object are dropped. (Scalar params of a request get a -32602 without the `data` the
-    contract requires: see test_scalar_params_are_invalid_params_with_data.)"""
+    """Requests get -32602 (with data, error.json); notifications are dropped."""
     if draw(st.booleans()):
-        params = draw(st.lists(json_values, max_size=4))
+        params = draw(non_object_params)
         msg_id = draw(valid_ids)
         method = draw(st.sampled_from(CHAT_REQUESTS))
         message = {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}
@@ -182,11 +178,12 @@ def unknown_method(draw) -> Case:
 
 
 @st.composite
-def daemon_notification_with_id(draw) -> Case:
-    """The daemon's own notification, sent to it as a request: no such request method."""
-    method = "chat/token"
+def notification_with_id(draw) -> Case:
+    """A notification method sent as a request (with an id): there is no such request, -32601."""
+    method = draw(st.sampled_from([m for m in CLIENT_NOTIFICATIONS + DAEMON_NOTIFICATIONS]))
     msg_id = draw(valid_ids)
-    message = {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": {"chatId": "wire", "kind": "content", "text": "x", "seq": 0}}
+    params = draw(st.one_of(st.just({"chatId": "wire", "kind": "content", "text": "x", "seq": 0}), json_values))
+    message = {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}
     return Case(f"{method} carrying an id", frame(dumps(message)), errors=[(msg_id, METHOD_NOT_FOUND)])
 
 
@@ -207,9 +204,8 @@ def unsolicited_response(draw) -> Case:
 
 @st.composite
 def cancel_unknown_request(draw) -> Case:
-    """$/cancelRequest for ids that name nothing running. (Object and array ids crash the
-    daemon: see test_cancel_request_with_an_object_id_is_ignored.)"""
-    target = draw(st.one_of(valid_ids, st.none(), st.booleans(), st.floats(allow_nan=False, allow_infinity=False)))
+    """$/cancelRequest for ids that name nothing running, or that cannot be ids at all."""
+    target = draw(st.one_of(valid_ids, invalid_ids, json_values))
     return Case("$/cancelRequest of nothing", frame(dumps({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": target}})))
 
 
@@ -248,6 +244,25 @@ def not_json(draw) -> Case:
 
 
 @st.composite
+def nested_too_deep(draw) -> Case:
+    """Deeper than any sane message (the daemon's parser stops at about 1000 levels): a
+    parse error, whether the nesting is the whole body or inside a request's params."""
+    depth = draw(st.integers(3000, 50_000))
+    opening, closing = draw(st.sampled_from([(b"[", b"]"), (b'{"a":', b"}")]))
+    nested = opening * depth + b"0" + closing * depth
+    if draw(st.booleans()):
+        nested = dumps(cancel_request(draw(valid_ids)))[:-2] + b', "deep": ' + nested + b"}}"
+    return Case(f"nested {depth} deep", frame(nested), errors=[(None, PARSE_ERROR)])
+
+
+@st.composite
+def other_encodings(draw) -> Case:
+    encoding = draw(st.sampled_from(["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"]))
+    body = json.dumps(cancel_request(draw(valid_ids))).encode(encoding)
+    return Case(f"body in {encoding}", frame(body), errors=[(None, PARSE_ERROR)])
+
+
+@st.composite
 def not_utf8(draw) -> Case:
     msg_id = draw(valid_ids)
     text = dumps({"jsonrpc": "2.0", "id": msg_id, "method": "chat/start", "params": {"chatId": "wire", "prompt": "PROMPT"}})
@@ -279,6 +294,8 @@ def extra_headers(draw) -> Case:
         st.builds(lambda n, v: f"{n}: {v}".encode(), names.filter(_no_length), header_values.filter(_no_length)),
         max_size=4,
     ))
+    if draw(st.integers(0, 9)) == 0:  # one header longer than the daemon's 8 KiB line buffer
+        lines.append(b"X-Long: " + b"z" * draw(st.integers(8000, 70_000)))
     content_type = draw(st.sampled_from([[], [b"Content-Type: application/vscode-jsonrpc; charset=utf-8"], [b"content-type: text/plain"]]))
     before = draw(st.integers(0, len(lines)))
     length_name = draw(st.sampled_from([b"Content-Length", b"content-length", b"CONTENT-LENGTH"]))
@@ -314,9 +331,9 @@ def bad_content_length(draw) -> Case:
 
 envelope_cases = st.one_of(
     odd_valid_ids(), wrong_type_ids(), wrong_jsonrpc(), method_not_a_string(), params_not_an_object(),
-    unknown_method(), daemon_notification_with_id(), unsolicited_response(), cancel_unknown_request(),
+    unknown_method(), notification_with_id(), unsolicited_response(), cancel_unknown_request(),
 )
-body_cases = st.one_of(batch(), not_an_object(), not_json(), not_utf8())
+body_cases = st.one_of(batch(), not_an_object(), not_json(), not_utf8(), nested_too_deep(), other_encodings())
 frame_cases = st.one_of(extra_headers(), bad_content_length())
 
 
@@ -487,125 +504,97 @@ async def test_a_body_just_over_the_default_limit_is_skipped_without_holding_it(
     assert not [m for m in daemon.messages[start:] if m.get("id") == msg_id]
 
 
-# -- known daemon bugs (each fails today; the reason says what happens) -------------------------------
+# -- regressions: each of these once broke the daemon (fixed in f1cca25) --------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="A body nested ~1000 levels deep (2 KB: `[[[...]]]`) raises RecursionError "
-                   "in json.loads, which Dispatcher.handle does not catch (it catches ValueError): the read loop dies "
-                   "and the daemon exits. Expected -32700 (or -32600) with id null, and serving goes on.")
 @pytest.mark.parametrize("depth", [1000, 100_000])
 async def test_deeply_nested_json_is_refused_not_fatal(daemon: Daemon, depth: int):
-    start = len(daemon.messages)
-    daemon.send_raw(frame(b"[" * depth + b"]" * depth))
+    """2 KB of `[[[...]]]` used to raise RecursionError out of the read loop: the daemon died."""
+    await check_case(daemon, Case(f"nested {depth} deep", frame(b"[" * depth + b"]" * depth), errors=[(None, PARSE_ERROR)]))
     await still_chatting(daemon)
-    errors = [m for m in daemon.messages[start:] if "error" in m]
-    assert [(m["id"], m["error"]["code"]) for m in errors] in ([(None, PARSE_ERROR)], [(None, INVALID_REQUEST)])
 
 
-@pytest.mark.xfail(strict=True, reason="`$/cancelRequest` whose params.id is an object or an array crashes the "
-                   "daemon: pygls' _handle_cancel_notification does `self._request_futures.pop(msg_id)` -> "
-                   "TypeError: unhashable type, uncaught in the read loop. Expected: ignored (it is a notification).")
-@pytest.mark.parametrize("target", [{"a": 1}, [1]])
+@pytest.mark.parametrize("target", [{"a": 1}, [1], {"id": [[]]}])
 async def test_cancel_request_with_an_object_id_is_ignored(daemon: Daemon, target):
-    daemon.send_raw(frame(dumps({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": target}})))
+    """Used to crash the daemon: pygls looked the id up in a dict (unhashable type)."""
+    message = {"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": target}}
+    await check_case(daemon, Case("$/cancelRequest of an object", frame(dumps(message))))
     await still_chatting(daemon)
 
 
-@pytest.mark.xfail(strict=True, reason="Client notifications sent with an `id` (i.e. as requests) are never "
-                   "answered: the client waits forever. JSON-RPC: a request MUST get a response; LSP: a `$/` "
-                   "request is answered MethodNotFound. Expected -32601 (or -32600) with that id.")
 @pytest.mark.parametrize("method", [
     "$/cancelRequest", "initialized", "textDocument/didClose", "$/setTrace", "chat/status", "chat/toolCall",
 ])
 async def test_a_notification_sent_as_a_request_is_answered(daemon: Daemon, method: str):
+    """Used to be left unanswered: the client waited for ever. JSON-RPC: a request (it has an
+    id) MUST get a response; LSP: a `$/` request is answered MethodNotFound."""
     params = {
         "$/cancelRequest": {"id": 1}, "initialized": {}, "$/setTrace": {"value": "off"},
         "textDocument/didClose": {"textDocument": {"uri": "file:///nowhere.txt"}},
         "chat/status": {"chatId": "c", "state": "waiting", "message": "waiting"},
         "chat/toolCall": {"chatId": "c", "callId": "x", "name": "read_file", "arguments": {}, "status": "pending"},
     }[method]
-    daemon.send_raw(frame(dumps({"jsonrpc": "2.0", "id": "as-request", "method": method, "params": params})))
-    await still_chatting(daemon)
-    await daemon.wait_for(lambda: [m for m in daemon.messages if m.get("id") == "as-request"], timeout=2)
-    [answer] = [m for m in daemon.messages if m.get("id") == "as-request"]
-    assert answer["error"]["code"] in (METHOD_NOT_FOUND, INVALID_REQUEST)
+    message = {"jsonrpc": "2.0", "id": "as-request", "method": method, "params": params}
+    await check_case(daemon, Case(f"{method} with an id", frame(dumps(message)), errors=[("as-request", METHOD_NOT_FOUND)]))
 
 
-@pytest.mark.xfail(strict=True, reason="A header line longer than 8 KiB desynchronises the framing: "
-                   "framing._read_line consumes the line up to, but not including, its '\\n' (LimitOverrunError."
-                   "consumed stops at the separator), so the leftover '\\n' ends the header block early and the body "
-                   "is read 2 bytes off. The valid request in that frame is answered -32700 (id null) instead of "
-                   "being served. Expected: the unknown header skipped whole, the request answered.")
 async def test_an_overlong_unknown_header_is_skipped(daemon: Daemon):
+    """A header line over 8 KiB used to leave its '\n' behind, which ended the header block
+    early: the body was read 2 bytes off and the request answered -32700."""
     body = dumps(cancel_request("long-header"))
-    daemon.requests_sent["long-header"] = "chat/cancel"
-    await check_case(daemon, Case("9 KB header", frame(body, headers=[b"X-Long: " + b"a" * 9000]),
-                                  results={"long-header": NOT_CANCELLED}))
+    for size in (9000, 100_000):
+        await check_case(daemon, Case(f"{size} byte header", frame(body, headers=[b"X-Long: " + b"a" * size]),
+                                      results={"long-header": NOT_CANCELLED}, sent={"long-header": "chat/cancel"}))
 
 
-@pytest.mark.xfail(strict=True, reason="Bodies in UTF-16 or UTF-32 are accepted and served: json.loads(bytes) "
-                   "detects those encodings. The contract (section 2, 7) says the body is UTF-8 and anything else "
-                   "is -32700 with id null.")
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le"])
 async def test_a_body_in_another_encoding_is_a_parse_error(daemon: Daemon, encoding: str):
-    daemon.requests_sent["other-encoding"] = "chat/cancel"
+    """json.loads(bytes) sniffs UTF-16/32; the contract says UTF-8, anything else -32700."""
     body = json.dumps(cancel_request("other-encoding")).encode(encoding)
     await check_case(daemon, Case(encoding, frame(body), errors=[(None, PARSE_ERROR)]))
 
 
-@pytest.mark.xfail(strict=True, reason="UTF-8-encoded surrogates (b'\\xed\\xa0\\x80', invalid UTF-8) are accepted "
-                   "because json.loads(bytes) decodes with 'surrogatepass'; the lone surrogate then reaches the "
-                   "store and chat/start fails with -32603 internal error (UnicodeEncodeError). Expected -32700.")
 async def test_utf8_encoded_surrogates_are_a_parse_error(daemon: Daemon):
+    """b'\xed\xa0\x80' is not UTF-8; it used to pass (surrogatepass) and end in -32603."""
     body = b'{"jsonrpc":"2.0","id":"cesu","method":"chat/start","params":{"chatId":"cesu","prompt":"\xed\xa0\x80"}}'
     await check_case(daemon, Case("encoded surrogate", frame(body), errors=[(None, PARSE_ERROR)]))
     await still_chatting(daemon)
 
 
-@pytest.mark.xfail(strict=True, reason="A prompt with an escaped lone surrogate (valid JSON `\"\\ud800\"`, not "
-                   "valid Unicode) makes chat/start fail with -32603 internal error (UnicodeEncodeError when the "
-                   "store saves the prompt; 'could not save the prompt' is logged). Expected -32602 naming `prompt` "
-                   "(or the turn served with the character replaced), never an internal error.")
-async def test_a_lone_surrogate_in_a_prompt_is_not_an_internal_error(daemon: Daemon):
-    daemon.send_raw(frame(b'{"jsonrpc":"2.0","id":"lone","method":"chat/start","params":{"chatId":"s","prompt":"a\\ud800b"}}'))
+async def test_a_lone_surrogate_in_a_prompt_is_not_an_internal_error(daemon: Daemon, fake: FakeOllama):
+    """`"\ud800"` is valid JSON but not Unicode: the store could not save it and chat/start
+    used to fail with -32603. Now it is served (the character replaced) or refused -32602."""
     daemon.requests_sent["lone"] = "chat/start"
+    daemon.send_raw(frame(b'{"jsonrpc":"2.0","id":"lone","method":"chat/start","params":{"chatId":"s","prompt":"a\\ud800b"}}'))
     [answer] = await daemon.wait_for(lambda: [m for m in daemon.messages if m.get("id") == "lone"])
-    await still_chatting(daemon)
     assert "error" not in answer or answer["error"]["code"] == INVALID_PARAMS, answer
+    await still_chatting(daemon)
+    if "result" in answer:
+        history = await daemon.request("chat/history", {"chatId": "s"})
+        assert [m["role"] for m in history["messages"]] == ["user", "assistant"]
 
 
-@pytest.mark.xfail(strict=True, reason="A request whose params is a scalar (5, \"x\", true) is answered -32602 "
-                   "'`params` must be an object' without `data` (dispatch.check_envelope builds it with data None); "
-                   "the contract (section 7, error.json) requires data {kind: 'invalid_params'} on every -32602. "
-                   "(Array params get it right.)")
-@pytest.mark.parametrize("params", [5, "x", True, 1.5])
+@pytest.mark.parametrize("params", [5, "x", True, 1.5, -0.0])
 async def test_scalar_params_are_invalid_params_with_data(daemon: Daemon, params):
+    """Used to be -32602 without the `data` every -32602 carries (error.json)."""
     msg_id = f"scalar-{params!r}"
     message = {"jsonrpc": "2.0", "id": msg_id, "method": "chat/cancel", "params": params}
-    try:
-        await check_case(daemon, Case("scalar params", frame(dumps(message)), errors=[(msg_id, INVALID_PARAMS)]))
-    finally:
-        daemon.stdout_violations.clear()  # reported by check_case; keep the fixture's teardown quiet
+    await check_case(daemon, Case("scalar params", frame(dumps(message)), errors=[(msg_id, INVALID_PARAMS)]))
 
 
-@pytest.mark.xfail(strict=True, reason="initialize with params that are not an object is answered -32602 "
-                   "'Invalid Params' without `data`; the contract (section 7, error.json) requires "
-                   "data {kind: 'invalid_params'} on every -32602.")
 async def test_initialize_with_array_params_is_invalid_params_with_data(spawn_daemon):
     daemon = await spawn_daemon()
     daemon.send_raw(frame(dumps({"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": [1]})))
     [answer] = await daemon.wait_for(lambda: [m for m in daemon.messages if m.get("id") == "init"])
-    violations, daemon.stdout_violations[:] = list(daemon.stdout_violations), []  # asserted here, not at teardown
     assert answer["error"]["code"] == INVALID_PARAMS
-    assert answer["error"].get("data", {}).get("kind") == "invalid_params"
-    assert not violations, violations
+    assert answer["error"]["data"]["kind"] == "invalid_params"
+    await daemon.initialize({"model": "tiny"})
+    await still_chatting(daemon)
 
 
-@pytest.mark.xfail(strict=True, reason="A second `initialize` is accepted and replaces the session: a turn "
-                   "running in the old session can no longer be stopped (chat/cancel answers cancelled:false) "
-                   "and streams on forever, its HTTP stream to Ollama left open. LSP: initialize is sent once; "
-                   "expected an error answer (-32600) and the session kept.")
 async def test_a_second_initialize_is_refused_and_keeps_the_session(daemon: Daemon, fake: FakeOllama):
+    """A second initialize used to replace the session: the running turn could no longer be
+    stopped and streamed on for ever."""
     fake.script(Reply.endless())
     _, answer = daemon.send_request("chat/start", {"chatId": "c1", "prompt": "go"})
     await daemon.wait_for(lambda: daemon.tokens("c1"))
@@ -614,13 +603,12 @@ async def test_a_second_initialize_is_refused_and_keeps_the_session(daemon: Daem
     assert raised.value.code == INVALID_REQUEST
     assert await daemon.request("chat/cancel", {"chatId": "c1"}) == {"cancelled": True}
     assert (await answer)["stopReason"] == "cancelled"
+    assert await asyncio.to_thread(fake.requests[0].wait_closed, 2.0)
 
 
-@pytest.mark.xfail(strict=True, reason="`workspace/didChangeWorkspaceFolders` widens the workspace the model's "
-                   "tools may read (pygls applies it, and editor_workspace() reads server.workspace on every call), "
-                   "although section 10.1 says the workspace is fixed for the session: after adding a folder outside "
-                   "the workspace, read_file returns its secret.")
 async def test_the_workspace_is_fixed_for_the_session(spawn_daemon, fake: FakeOllama, tmp_path: Path):
+    """`workspace/didChangeWorkspaceFolders` used to widen what the model's tools may read
+    (section 10.1: the workspace is fixed at initialize)."""
     project, outside = tmp_path / "project", tmp_path / "outside"
     project.mkdir(), outside.mkdir()
     (outside / "secret.txt").write_text("TOP SECRET\n")

@@ -54,6 +54,7 @@ CONNECT_TIMEOUT_S = 10.0
 TIMEOUT = httpx.Timeout(connect=CONNECT_TIMEOUT_S, read=None, write=30.0, pool=None)
 
 DEFAULT_STALL_TIMEOUT_S = 120.0
+FAIR_SHARE_S = 0.0005  # longest a stream keeps the event loop to itself
 DRAIN_TIMEOUT_S = 1.0  # after the final chunk; see _drain
 
 _ERROR_BODY_READ_LIMIT = 64 * 1024  # enough for any real error; a proxy page gets cut
@@ -137,8 +138,10 @@ class OllamaClient:
                 # Headers come with the first chunk, so the model is loaded: from here on a
                 # long silence means Ollama is stuck, not busy loading.
                 async with asyncio.timeout(loop.time() + self._stall_timeout) as silence:
+                    yielded_at = loop.time()
                     async for raw in body:
-                        silence.reschedule(loop.time() + self._stall_timeout)
+                        now = loop.time()
+                        silence.reschedule(now + self._stall_timeout)
                         for line in splitter.feed(raw):
                             chunk = parse_chat_line(line)
                             yield chunk
@@ -147,6 +150,11 @@ class OllamaClient:
                                 break
                         if done:
                             break
+                        if now - yielded_at > FAIR_SHARE_S:
+                            # Reading a socket that always has data never suspends: give
+                            # the other chats and the client's messages their turn.
+                            await asyncio.sleep(0)
+                            yielded_at = loop.time()
                 if done:
                     await _drain(body)
                 elif (tail := splitter.flush()) is not None:

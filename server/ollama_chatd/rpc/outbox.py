@@ -1,11 +1,14 @@
 """Everything the daemon writes to stdout goes through the `Outbox`.
 
 It never blocks the event loop: the pipe is non-blocking and whatever the client
-has not read yet waits here. While output is backed up, consecutive tokens of the
-same turn and kind merge into one `chat/token`, so a slow client receives fewer,
-larger notifications instead of an ever-growing queue; when the client keeps up,
-each token goes out at once. Nothing is dropped or reordered within a chat, and
-`seq` is assigned when a notification is framed, so it stays contiguous.
+has not read yet waits here. Tokens are written at the end of the event-loop step
+that produced them, so the tokens of one read from Ollama (a fast model delivers
+dozens at a time) leave as one `chat/token` per turn and kind, in one write. While
+the client lags, later tokens keep merging into what waits, so a slow client
+receives fewer, larger notifications instead of an ever-growing queue. Nothing is
+dropped or reordered within a chat, other messages keep their place after the
+tokens sent before them, and `seq` is assigned when a notification is framed, so
+it stays contiguous.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class Outbox(asyncio.Protocol):
         self._backlog: deque[bytes | _PendingTokens] = deque()
         # The newest backlog entry of each stream that later tokens may still join.
         self._open: dict[TokenStream, _PendingTokens] = {}
+        self._flush_scheduled = False
         self.lost = asyncio.Event()
 
     @classmethod
@@ -104,41 +108,46 @@ class Outbox(asyncio.Protocol):
     # -- writing ---------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        """Send an already framed message (pygls' path for everything but tokens)."""
+        """Send an already framed message (pygls' path for everything but tokens),
+        after the tokens waiting before it."""
         if self._closed:
             return
         # Tokens queued before this message must not absorb tokens sent after it.
         self._open.clear()
-        if self._backlog or self._paused:
-            self._backlog.append(data)
-        else:
-            self._send(data)
+        self._backlog.append(data)
+        self._flush_backlog()
 
     def send_token(self, stream: TokenStream, kind: str, text: str) -> None:
         if self._closed:
             return
-        if not (self._backlog or self._paused):
-            self._send(stream.frame(kind, text))
-            return
         pending = self._open.get(stream)
         if pending is not None and pending.kind == kind:
             pending.parts.append(text)
-            return
-        pending = self._open[stream] = _PendingTokens(stream, kind, text)
-        self._backlog.append(pending)
+        else:
+            self._open[stream] = pending = _PendingTokens(stream, kind, text)
+            self._backlog.append(pending)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_scheduled_tokens)
+
+    def _flush_scheduled_tokens(self) -> None:
+        self._flush_scheduled = False
+        self._flush_backlog()
 
     def _flush_backlog(self, *, force: bool = False) -> None:
-        while self._backlog and (force or not self._paused) and not self._closed:
-            item = self._backlog.popleft()
+        """Hand the waiting messages to the transport in one write, unless the client lags."""
+        if self._closed or not self._backlog or (self._paused and not force):
+            return
+        frames = []
+        for item in self._backlog:
             if isinstance(item, _PendingTokens):
                 if self._open.get(item.stream) is item:
                     del self._open[item.stream]
                 item = item.frame()
-            self._send(item)
-
-    def _send(self, data: bytes) -> None:
+            frames.append(item)
+        self._backlog.clear()
         assert self._transport is not None
-        self._transport.write(data)
+        self._transport.write(b"".join(frames))
 
     @property
     def pending_bytes(self) -> int:

@@ -24,6 +24,7 @@ from ollama_chatd.rpc.server import ChatServer, ServeOptions, create_server
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
+FAIR_SHARE_S = 0.0005  # longest the reader keeps the event loop to itself
 
 
 def serve(max_message_bytes: int, options: ServeOptions) -> int:
@@ -63,7 +64,14 @@ async def _serve(server: ChatServer, stdin_fd: int, stdout_fd: int, max_message_
 
 
 async def _read_loop(dispatcher: Dispatcher, reader: asyncio.StreamReader, max_message_bytes: int) -> int:
-    """Dispatch every frame until end of input (0) or `exit` (its exit code)."""
+    """Dispatch every frame until end of input (0) or `exit` (its exit code).
+
+    Handlers start in the order their messages arrived (tasks run first in, first
+    out), so messages already read are dispatched together; a flood of input still
+    yields to the running turns now and then.
+    """
+    loop = asyncio.get_running_loop()
+    yielded_at = loop.time()
     async for frame in read_frames(reader, max_message_bytes):
         if isinstance(frame, BadFrame):
             logger.warning("dropping a malformed frame: %s", frame.reason)
@@ -72,8 +80,9 @@ async def _read_loop(dispatcher: Dispatcher, reader: asyncio.StreamReader, max_m
             dispatcher.handle(frame)
         except SystemExit as exit_request:
             return int(exit_request.code or 0)
-        # Let handlers started by this message run before the next one is read.
-        await asyncio.sleep(0)
+        if loop.time() - yielded_at > FAIR_SHARE_S:
+            await asyncio.sleep(0)
+            yielded_at = loop.time()
     logger.info("stdin closed")
     return 0
 
