@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The ollama-chatd performance benchmark (issue #7).
 
-    .venv/bin/python bench/run.py            # full run (about 4-5 minutes on 2 cores)
-    .venv/bin/python bench/run.py --quick    # a smoke run (about a minute), smaller and fewer
+    .venv/bin/python bench/run.py                    # full run (about 4-5 minutes on 2 cores)
+    .venv/bin/python bench/run.py --quick            # a smoke run (about a minute), smaller and fewer
+    .venv/bin/python bench/run.py --daemon-rev HEAD  # measure a committed revision, not the work tree
+    .venv/bin/python bench/report.py                 # re-render the docs from bench/results/latest.json
 
 It spawns the fake Ollama (tests/fake_ollama.py) in its own process and, in the same run,
 three relays, each as a subprocess spoken to over its real stdio by bench/client.py:
@@ -699,6 +701,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--daemon-src", metavar="DIR",
                         help="measure the daemon package found in DIR (a server/ folder, e.g. a patched copy)")
     parser.add_argument("--no-report", action="store_true", help="do not render docs/performance.{md,png}")
+    parser.add_argument("--report", action="store_true", help="render the docs even after a --quick run")
     parser.add_argument("--only", nargs="*", choices=["spawn", "throughput", "first_token", "cancel", "paused_memory"],
                         help="run only these parts (the report needs all of them)")
     args = parser.parse_args(argv)
@@ -739,7 +742,9 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
     log(f"results written to {out} ({results['duration_s']} s, {len(b.problems)} integrity problems)")
-    if not args.no_report and not args.only:
+    if args.quick and not args.report:
+        log("a --quick run does not replace docs/performance.{md,png} (add --report to force it)")
+    elif not args.no_report and not args.only:
         import report
         md, png = report.render(results, ROOT / "docs")
         log(f"report: {md}, {png}")

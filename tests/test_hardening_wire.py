@@ -966,39 +966,48 @@ async def test_chat_cancel_before_the_turn_reaches_ollama_answers_with_a_cancell
     assert daemon.index_of_response(start_id) < daemon.index_of_response(cancel_id)
 
 
+TRIALS = 8  # the races below depend on timing: each trial loses it with good odds, one loss is enough
+
+
 @pytest.mark.xfail(strict=True, reason="Two chat/cancel for one running turn: both answer cancelled:true and the "
                    "chat/start answers -32800 (the task is cancelled twice, so task.uncancel() != 0 in "
                    "engine.run_turn and the CancelledError escapes). Section 9: the first decides (a result with "
                    "stopReason 'cancelled'), the other finds nothing running (cancelled:false).")
 async def test_two_chat_cancels_stop_the_turn_once(daemon: Daemon, fake: FakeOllama):
-    _, answer = await endless_turn(daemon, fake)
-    first = daemon.send_request("chat/cancel", {"chatId": "c1"})[1]
-    second = daemon.send_request("chat/cancel", {"chatId": "c1"})[1]
-    answers = sorted([(await first)["cancelled"], (await second)["cancelled"]])
-    result = await answer
-    assert result["stopReason"] == "cancelled"
-    assert answers == [False, True]
+    for trial in range(TRIALS):
+        chat = f"c{trial}"
+        _, answer = await endless_turn(daemon, fake, chat)
+        first = daemon.send_request("chat/cancel", {"chatId": chat})[1]
+        second = daemon.send_request("chat/cancel", {"chatId": chat})[1]
+        answers = sorted([(await first)["cancelled"], (await second)["cancelled"]])
+        result = await answer
+        assert result["stopReason"] == "cancelled"
+        assert answers == [False, True]
 
 
 @pytest.mark.xfail(strict=True, reason="chat/cancel then $/cancelRequest for the same turn: chat/cancel answers "
-                   "cancelled:true, but the chat/start answers -32800 instead of the result with stopReason "
-                   "'cancelled' that section 9 promises (the first cancel processed decides).")
+                   "cancelled:true, but the chat/start (in most trials) answers -32800 instead of the result with "
+                   "stopReason 'cancelled' that section 9 promises (the first cancel processed decides).")
 async def test_chat_cancel_then_cancel_request_answers_with_a_result(daemon: Daemon, fake: FakeOllama):
-    msg_id, answer = await endless_turn(daemon, fake)
-    cancelled = daemon.send_request("chat/cancel", {"chatId": "c1"})[1]
-    daemon.cancel_request(msg_id)
-    assert await cancelled == {"cancelled": True}
-    assert (await answer)["stopReason"] == "cancelled"
+    for trial in range(TRIALS):
+        chat = f"c{trial}"
+        msg_id, answer = await endless_turn(daemon, fake, chat)
+        cancelled = daemon.send_request("chat/cancel", {"chatId": chat})[1]
+        daemon.cancel_request(msg_id)
+        assert await cancelled == {"cancelled": True}
+        assert (await answer)["stopReason"] == "cancelled"
 
 
 @pytest.mark.xfail(strict=True, reason="$/cancelRequest then chat/cancel for the same turn: chat/start answers "
-                   "-32800 (right), but chat/cancel still answers cancelled:true; section 9: the other cancel "
-                   "finds nothing running (cancelled:false).")
+                   "-32800 (right), but chat/cancel (in most trials) still answers cancelled:true; section 9: the "
+                   "other cancel finds nothing running (cancelled:false).")
 async def test_cancel_request_then_chat_cancel_finds_nothing_running(daemon: Daemon, fake: FakeOllama):
-    msg_id, answer = await endless_turn(daemon, fake)
-    daemon.cancel_request(msg_id)
-    cancelled = daemon.send_request("chat/cancel", {"chatId": "c1"})[1]
-    with pytest.raises(RpcError) as raised:
-        await answer
-    assert raised.value.code == -32800
-    assert await cancelled == {"cancelled": False}
+    for trial in range(TRIALS):
+        chat = f"c{trial}"
+        msg_id, answer = await endless_turn(daemon, fake, chat)
+        daemon.cancel_request(msg_id)
+        cancelled = daemon.send_request("chat/cancel", {"chatId": chat})[1]
+        with pytest.raises(RpcError) as raised:
+            await answer
+        assert raised.value.code == -32800
+        assert await cancelled == {"cancelled": False}

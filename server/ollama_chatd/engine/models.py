@@ -14,6 +14,7 @@ class ModelCatalog:
     def __init__(self, backend: llm.ChatBackend):
         self._backend = backend
         self._described: dict[str, llm.ModelInfo] = {}
+        self._describing: dict[str, asyncio.Future[llm.ModelInfo]] = {}
         self._installed: list[llm.ModelInfo] | None = None
         self._lock = asyncio.Lock()
 
@@ -26,6 +27,14 @@ class ModelCatalog:
         """
         if (info := self._described.get(name)) is not None:
             return info
+        # Chats starting together share one question to the server.
+        asking = self._describing.get(name)
+        if asking is None:
+            asking = self._describing[name] = asyncio.ensure_future(self._ask(name))
+            asking.add_done_callback(lambda _: self._describing.pop(name, None))
+        return await asyncio.shield(asking)
+
+    async def _ask(self, name: str) -> llm.ModelInfo:
         try:
             info = await self._backend.describe_model(name)
         except (llm.ModelNotFound, llm.BackendUnreachable):

@@ -54,7 +54,7 @@ CONNECT_TIMEOUT_S = 10.0
 TIMEOUT = httpx.Timeout(connect=CONNECT_TIMEOUT_S, read=None, write=30.0, pool=None)
 
 DEFAULT_STALL_TIMEOUT_S = 120.0
-FAIR_SHARE_S = 0.0005  # longest a stream keeps the event loop to itself
+FAIR_SHARE_S = 0.0002  # longest a stream keeps the event loop to itself
 DRAIN_TIMEOUT_S = 1.0  # after the final chunk; see _drain
 
 _ERROR_BODY_READ_LIMIT = 64 * 1024  # enough for any real error; a proxy page gets cut
