@@ -47,3 +47,12 @@ class EventSink(Protocol):
     """Receives a turn's events in order. Called on the event loop; must not block."""
 
     def __call__(self, event: TurnEvent) -> None: ...
+
+    @property
+    def congested(self) -> bool:
+        """True while the front-end cannot deliver events as fast as they come."""
+        ...
+
+    async def until_drained(self) -> None:
+        """Wait until it can again (the turn then stops reading from the model)."""
+        ...

@@ -268,6 +268,10 @@ class Turn:
                     if chunk.done:
                         reply.done_reason = chunk.done_reason
                         reply.usage = chunk.usage or llm.Usage()
+                    elif self._emit.congested:
+                        # Not reading lets TCP slow the model down instead of the
+                        # unread answer piling up in memory.
+                        await self._emit.until_drained()
         except asyncio.CancelledError:
             self._keep_partial(reply, "cancelled")
             raise

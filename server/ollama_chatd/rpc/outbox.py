@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 # Past HIGH bytes buffered in the transport we stop handing it data and start merging.
 HIGH_WATER = 32 * 1024
 LOW_WATER = 8 * 1024
+# Past this many characters of merged tokens waiting for a client that does not read,
+# turns stop reading from Ollama (TCP slows it down) until the client catches up.
+CONGESTED_CHARS = 1024 * 1024
 
 _dumps = json.JSONEncoder(ensure_ascii=True, check_circular=False).encode
 
@@ -69,6 +72,9 @@ class Outbox(asyncio.Protocol):
         # The newest backlog entry of each stream that later tokens may still join.
         self._open: dict[TokenStream, _PendingTokens] = {}
         self._flush_scheduled = False
+        self._waiting_chars = 0
+        self._drained = asyncio.Event()
+        self._drained.set()
         self.lost = asyncio.Event()
 
     @classmethod
@@ -96,6 +102,7 @@ class Outbox(asyncio.Protocol):
         self._closed = True
         self._backlog.clear()
         self._open.clear()
+        self._drained.set()
         self.lost.set()
 
     def pause_writing(self) -> None:
@@ -126,6 +133,9 @@ class Outbox(asyncio.Protocol):
         else:
             self._open[stream] = pending = _PendingTokens(stream, kind, text)
             self._backlog.append(pending)
+        self._waiting_chars += len(text)
+        if self._waiting_chars > CONGESTED_CHARS:
+            self._drained.clear()
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_scheduled_tokens)
@@ -146,8 +156,18 @@ class Outbox(asyncio.Protocol):
                 item = item.frame()
             frames.append(item)
         self._backlog.clear()
+        self._waiting_chars = 0
+        self._drained.set()
         assert self._transport is not None
         self._transport.write(b"".join(frames))
+
+    @property
+    def congested(self) -> bool:
+        """The client has left so much unread that producers should wait."""
+        return not self._drained.is_set()
+
+    async def until_drained(self) -> None:
+        await self._drained.wait()
 
     @property
     def pending_bytes(self) -> int:

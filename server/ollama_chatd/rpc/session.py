@@ -136,6 +136,15 @@ class _Notifier:
         self._tokens = TokenStream(chat_id)
         self._state: str | None = None
 
+    @property
+    def congested(self) -> bool:
+        assert self._server.outbox is not None
+        return self._server.outbox.congested
+
+    async def until_drained(self) -> None:
+        assert self._server.outbox is not None
+        await self._server.outbox.until_drained()
+
     def __call__(self, event: TurnEvent) -> None:
         if isinstance(event, TextDelta):
             assert self._server.outbox is not None
