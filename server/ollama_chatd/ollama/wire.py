@@ -114,7 +114,7 @@ def parse_chat_line(line: bytes) -> ChatChunk:
     """
     try:
         data = _load_json_line(line)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError both
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError both; absurd nesting
         raise UpstreamError(f"Ollama sent a line that is not JSON: {excerpt(line)}") from None
     if type(data) is not dict:
         raise UpstreamError(f"Ollama sent a line that is not a JSON object: {excerpt(line)}")
@@ -152,15 +152,17 @@ def _chunk_from(data: dict[str, Any]) -> ChatChunk:
     message = data.get("message") or _EMPTY
     content = message.get("content") or ""
     thinking = message.get("thinking") or ""
+    if type(content) is not str or type(thinking) is not str:
+        raise TypeError("content and thinking must be strings")
     raw_calls = message.get("tool_calls")
     # Calls can come on any chunk, the final one included (reference §2).
     tool_calls = tuple(map(_parse_tool_call, raw_calls)) if raw_calls else ()
     if not data.get("done"):
         return ChatChunk(content=content, thinking=thinking, tool_calls=tool_calls)
     usage = Usage(
-        prompt_tokens=data.get("prompt_eval_count") or 0,
-        completion_tokens=data.get("eval_count") or 0,
-        total_duration_ns=data.get("total_duration") or 0,
+        prompt_tokens=_count(data.get("prompt_eval_count")),
+        completion_tokens=_count(data.get("eval_count")),
+        total_duration_ns=_count(data.get("total_duration")),
     )
     done_reason = _KNOWN_DONE_REASONS.get(data.get("done_reason"), "other")
     return ChatChunk(
@@ -171,6 +173,14 @@ def _chunk_from(data: dict[str, Any]) -> ChatChunk:
         done_reason=done_reason,
         usage=usage,
     )
+
+
+def _count(value: Any) -> int:
+    if value is None:
+        return 0
+    if type(value) is not int or value < 0:
+        raise TypeError("counts must be whole numbers")
+    return value
 
 
 def _parse_tool_call(raw: dict[str, Any]) -> ToolCall:

@@ -77,6 +77,14 @@ def to_rpc_error(error: Exception) -> JsonRpcException:
 
 
 def _backend_error(error: llm.BackendError, partial: llm.Message | None) -> JsonRpcException:
+    if isinstance(error, llm.BackendUnreachable) and "CERTIFICATE" in error.reason.upper():
+        return ChatError(
+            OLLAMA_UNREACHABLE,
+            f"Cannot reach Ollama at {error.address}: its certificate is not trusted ({error.reason}). "
+            "If it comes from a private CA, point the `caBundle` initialization option at that CA's PEM file.",
+            "ollama_unreachable",
+            address=error.address,
+        )
     if isinstance(error, llm.BackendUnreachable):
         return ChatError(
             OLLAMA_UNREACHABLE,

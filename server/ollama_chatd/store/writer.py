@@ -99,10 +99,10 @@ class Writer:
             if isinstance(job, _Write):
                 self._apply(job)
             elif isinstance(job, _Barrier):
-                job.done.set_result(None)
+                _settle(job.done)
             else:
                 self._close()
-                job.done.set_result(None)
+                _settle(job.done)
                 return
 
     def _open(self) -> None:
@@ -160,6 +160,12 @@ class Writer:
                     database.close()
             except Exception:
                 logger.warning("could not close the chat database", exc_info=True)
+
+
+def _settle(done: Future[None]) -> None:
+    # The waiter may have given up (its turn was cancelled): that must not kill the thread.
+    if done.set_running_or_notify_cancel():
+        done.set_result(None)
 
 
 def _open_file(path: Path, tell_user: Callable[[str], None]) -> FileDatabase:
