@@ -5,7 +5,8 @@ into an /api/chat stream of `llm.ChatChunk`s and reports failures as
 `llm.BackendError` subclasses.
 
 Layers: `host` (where to connect), `wire` (JSON shapes), `ndjson` (line
-splitting), `client` (HTTP and error mapping).
+splitting), `errors` (what failures mean), `client` (httpx, and the choice of
+path), `stream` with `http1` (the /api/chat fast path over raw asyncio connections).
 """
 
 from .client import TIMEOUT, OllamaClient

@@ -1,9 +1,11 @@
 """The HTTP side: one long-lived httpx client, Ollama's statuses mapped to `BackendError`s.
 
 Layering: `wire` builds and reads JSON, `ndjson` cuts the byte stream into lines,
-this module only moves bytes and translates failures. The per-token path is
-`aiter_raw()` -> `LineSplitter.feed()` -> `parse_chat_line()`; nothing else runs
-per chunk (no text decoding, no `aiter_lines`).
+`errors` words the failures, this module only moves bytes. /api/chat to a plain
+http:// address goes through `stream` (whole socket reads de-chunked at the byte
+level); everything else, and /api/chat over https, a proxy or a caller's transport,
+goes through httpx, where the per-token path is `aiter_raw()` -> `LineSplitter.feed()`
+-> `parse_chat_line()`.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import contextlib
 import json
 import logging
 import os
-import re
 import ssl
+import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from importlib import metadata
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -27,17 +29,16 @@ from ..llm import (
     BackendUnreachable,
     ChatChunk,
     ChatRequest,
-    FeatureNotSupported,
     ModelInfo,
-    ModelNotFound,
     UpstreamError,
 )
+from .errors import ERROR_BODY_READ_LIMIT, closed_mid_answer, ended_without_done, stalled, status_error
 from .ndjson import DEFAULT_MAX_LINE_BYTES, LineSplitter, LineTooLong
+from .stream import CONNECT_TIMEOUT_S, DRAIN_TIMEOUT_S, FAIR_SHARE_S, RawChatStream, direct_endpoint
 from .wire import (
     ModelDetails,
     ModelSummary,
     chat_payload,
-    error_text,
     excerpt,
     parse_chat_line,
     parse_show,
@@ -47,18 +48,12 @@ from .wire import (
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 10.0
 # No read timeout: Ollama sends nothing, not even headers, until the first token,
 # and queueing plus loading a model can take minutes. A short read timeout would
 # also abort the load on the server side (reference §4).
 TIMEOUT = httpx.Timeout(connect=CONNECT_TIMEOUT_S, read=None, write=30.0, pool=None)
 
 DEFAULT_STALL_TIMEOUT_S = 120.0
-FAIR_SHARE_S = 0.0002  # longest a stream keeps the event loop to itself
-DRAIN_TIMEOUT_S = 1.0  # after the final chunk; see _drain
-
-_ERROR_BODY_READ_LIMIT = 64 * 1024  # enough for any real error; a proxy page gets cut
-_ERROR_TEXT_CHARS = 500
 _REASON_CHARS = 200
 
 _STREAM_HEADERS = {
@@ -97,6 +92,8 @@ class OllamaClient:
             transport=transport,
             timeout=TIMEOUT,
         )
+        # A caller's transport (a test's mock, say) must see every request.
+        self._raw = None if transport is not None else self._raw_chat_stream()
 
     def __repr__(self) -> str:
         # Deliberately without headers: they may carry an Authorization token.
@@ -114,18 +111,41 @@ class OllamaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
         await self._http.aclose()
+
+    def _raw_chat_stream(self) -> RawChatStream | None:
+        """The fast /api/chat path, or None where only httpx can go (https, a proxy ...)."""
+        endpoint = direct_endpoint(self._http.base_url)
+        if endpoint is None:
+            return None
+        headers = httpx.Headers(self._http.headers)
+        headers.update(_STREAM_HEADERS)
+        return RawChatStream.create(
+            self.base_url,
+            endpoint,
+            headers.raw,
+            max_line_bytes=self._max_line_bytes,
+            stall_timeout=self._stall_timeout,
+        )
 
     # ------------------------------------------------------------ chat
 
-    async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
+    def stream_chat(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         """Stream /api/chat; the last chunk has `done=True`.
 
         Closing this generator (`aclose()`, or `contextlib.aclosing` around an
         `async for` that breaks) or cancelling the consuming task closes the HTTP
         connection right away, which is how Ollama learns to stop generating.
+        Not itself a generator: it hands out the chosen path's, one layer less per token.
         """
         log.debug("POST /api/chat model=%s messages=%d", request.model, len(request.messages))
+        if self._raw is not None and not _httpx_is_patched():
+            return self._raw.stream_chat(request)
+        return self._stream_chat_via_httpx(request)
+
+    async def _stream_chat_via_httpx(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         response = await self._send("POST", "/api/chat", json=chat_payload(request), headers=_STREAM_HEADERS)
         try:
             if not response.is_success:
@@ -164,20 +184,13 @@ class OllamaClient:
             except httpx.RequestError as exc:
                 if done:
                     return  # the answer is complete; a sloppy close after it is harmless
-                raise UpstreamError(
-                    f"the connection to Ollama closed in the middle of the answer ({_describe_failure(exc)})"
-                ) from exc
+                raise closed_mid_answer(_describe_failure(exc)) from exc
             except LineTooLong as exc:
                 raise UpstreamError(str(exc)) from exc
             except TimeoutError:
-                raise UpstreamError(
-                    f"Ollama stalled: nothing arrived for {self._stall_timeout:g} s in the middle of the "
-                    "answer (what came is kept); try again, or check Ollama's log"
-                ) from None
+                raise stalled(self._stall_timeout) from None
             if not done:
-                raise UpstreamError(
-                    'Ollama ended the answer without its final chunk ("done": true); the reply may be cut short'
-                )
+                raise ended_without_done()
         finally:
             await response.aclose()
 
@@ -256,48 +269,10 @@ class OllamaClient:
 
     async def _status_error(self, response: httpx.Response, *, model: str | None) -> BackendError:
         """Turn a non-2xx answer into the error to raise (the caller raises it)."""
-        status = response.status_code
-        body = await _read_at_most(response, _ERROR_BODY_READ_LIMIT)
-        error = _error_field(body)
-        # Only a JSON 404 is Ollama's "model not found"; a plain 404 means the URL
-        # does not lead to Ollama at all (wrong path, another server).
-        if status == 404 and model is not None and error is not None:
-            return ModelNotFound(model, detail=error)
-        if status == 400 and error is not None and (feature := _unsupported_feature(error)):
-            return FeatureNotSupported(error, status, feature)
-        # An empty 403 is Ollama's own Host-header check (see _EMPTY_BODY_HINTS), not credentials.
-        if status == 401 or (status == 403 and body.strip()):
-            return UpstreamError(
-                f"Ollama at {self.base_url} refused the request ({status}: {error or _readable_text(body, '') or 'unauthorized'}). "
-                "If it needs credentials, set OLLAMA_API_KEY (sent as a Bearer token) or the `headers` "
-                "initialization option",
-                status,
-            )
-        if error is not None:
-            return UpstreamError(error, status)
-        return UpstreamError(self._describe_odd_body(response, body), status)
-
-    def _describe_odd_body(self, response: httpx.Response, body: bytes) -> str:
-        status = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
-        if response.is_redirect:
-            location = response.headers.get("location", "?")
-            return f"Ollama answered {status}, a redirect to {location}; use that address instead of {self.base_url}"
-        if not body.strip():
-            hint = _EMPTY_BODY_HINTS.get(response.status_code, "")
-            return f"Ollama answered {status} with an empty body{hint}"
-        text = _readable_text(body, response.headers.get("content-type", ""))
-        if _looks_like_json(body):
-            return f"Ollama answered {status}: {text}"
-        return (
-            f"Ollama answered {status} with a body that is not JSON "
-            f"(is {self.base_url} really Ollama, or a proxy?): {text}"
+        body = await _read_at_most(response, ERROR_BODY_READ_LIMIT)
+        return status_error(
+            response.status_code, response.reason_phrase, response.headers, body, base_url=self.base_url, model=model
         )
-
-
-_EMPTY_BODY_HINTS = {
-    403: " (Ollama refuses requests whose Host header is not local when it listens on loopback; "
-    "check OLLAMA_ORIGINS/OLLAMA_HOST or the proxy in between)",
-}
 
 
 def _body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
@@ -350,46 +325,6 @@ def _model_info(name: str, summary: ModelSummary | None, details: ModelDetails |
     )
 
 
-def _unsupported_feature(error: str) -> Literal["tools", "think"] | None:
-    """Ollama's 400s for a model lacking a capability: "... does not support tools"."""
-    if error.endswith("does not support tools"):
-        return "tools"
-    if error.endswith("does not support thinking"):
-        return "think"
-    return None
-
-
-def _error_field(body: bytes) -> str | None:
-    """Ollama's `{"error": ...}` text, or None when the body is not shaped like that."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if isinstance(data, dict) and "error" in data:
-        return error_text(data["error"])
-    return None
-
-
-def _looks_like_json(body: bytes) -> bool:
-    try:
-        json.loads(body)
-    except ValueError:
-        return False
-    return True
-
-
-_TAG = re.compile(rb"<[^>]*>")
-_SPACES = re.compile(r"\s+")
-
-
-def _readable_text(body: bytes, content_type: str) -> str:
-    """A one-line, trimmed version of a body for an error message (HTML tags removed)."""
-    if "html" in content_type or body.lstrip()[:1] == b"<":
-        body = _TAG.sub(b" ", body)
-    text = _SPACES.sub(" ", body.decode("utf-8", errors="replace")).strip()
-    return text if len(text) <= _ERROR_TEXT_CHARS else text[:_ERROR_TEXT_CHARS] + "…"
-
-
 def _json_object(body: bytes, path: str, status: int) -> Mapping[str, Any]:
     try:
         data = json.loads(body)
@@ -405,6 +340,15 @@ def _parse(parser: Callable[[Mapping[str, Any]], T], body: Mapping[str, Any], pa
         return parser(body)
     except (AttributeError, TypeError) as exc:  # a field of the wrong JSON type
         raise UpstreamError(f"Ollama answered {path} with JSON of an unexpected shape: {excerpt(body)}") from exc
+
+
+def _httpx_is_patched() -> bool:
+    """Whether something wraps httpx's way to the network (respx in tests, a tracing
+    library): /api/chat must then go through httpx too, or they would not see it."""
+    carriers = [getattr(httpx.AsyncClient, "_transport_for_url", None), httpx.AsyncHTTPTransport.handle_async_request]
+    if (httpcore := sys.modules.get("httpcore")) is not None:
+        carriers.append(httpcore.AsyncConnectionPool.handle_async_request)
+    return not all(getattr(carrier, "__module__", "").startswith(("httpx", "httpcore")) for carrier in carriers)
 
 
 def _describe_failure(exc: httpx.RequestError) -> str:
