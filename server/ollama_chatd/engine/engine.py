@@ -106,10 +106,11 @@ class ChatEngine:
         return chat_id in self._running
 
     def cancel(self, chat_id: str) -> asyncio.Task[Any] | None:
-        """Stop the chat's running turn, if any, and return the task running it;
-        its `run_turn` returns a result with `stop_reason="cancelled"`."""
+        """Stop the chat's running turn and return the task running it; its
+        `run_turn` returns a result with `stop_reason="cancelled"`. None when no
+        turn runs, or it is already being stopped (the first stop decides)."""
         running = self._running.get(chat_id)
-        if running is None:
+        if running is None or running.stop_requested or running.task.cancelling():
             return None
         running.stop_requested = True
         running.task.cancel()
@@ -124,20 +125,24 @@ class ChatEngine:
         task = asyncio.current_task()
         assert task is not None
         running = self._running[request.chat_id] = _RunningTurn(task)
+        turn: Turn | None = None
         try:
             conversation = await self._conversation_for(request)
             model = await self._model_for(request, conversation)
             turn = Turn(conversation, model, request, self._backend, self._journal, self._turn_settings, emit)
             try:
                 return await turn.run()
-            except asyncio.CancelledError:
-                # A stop asked through `cancel()` is a normal end of the turn; any other
-                # cancellation (the front-end's own, shutdown) propagates.
-                if running.stop_requested and task.uncancel() == 0:
-                    return turn.result("cancelled")
-                raise
             finally:
                 self._settle(conversation, turn, model.name)
+        except asyncio.CancelledError:
+            # A stop asked through `cancel()` is a normal end of the turn, whatever
+            # cancellations came after it; any other (the front-end's own, shutdown)
+            # propagates.
+            if not running.stop_requested:
+                raise
+            while task.uncancel():
+                pass
+            return turn.result("cancelled") if turn else TurnResult.nothing(request.chat_id, "cancelled")
         finally:
             del self._running[request.chat_id]
 

@@ -58,6 +58,11 @@ class TurnResult:
     context_tokens: int  # prompt + answer of the last round: how full the window is
     context_limit: int
 
+    @classmethod
+    def nothing(cls, chat_id: str, stop_reason: StopReason) -> TurnResult:
+        """A turn stopped before it asked the model anything."""
+        return cls(chat_id, stop_reason, "", None, llm.Usage(), 0, 0)
+
 
 class TurnFailed(Exception):
     """The backend failed mid-turn; what had been streamed is kept in the history."""

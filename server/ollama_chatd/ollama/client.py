@@ -32,7 +32,14 @@ from ..llm import (
     ModelInfo,
     UpstreamError,
 )
-from .errors import ERROR_BODY_READ_LIMIT, closed_mid_answer, ended_without_done, stalled, status_error
+from .errors import (
+    ERROR_BODY_READ_LIMIT,
+    closed_mid_answer,
+    ended_without_done,
+    is_chat_stream,
+    stalled,
+    status_error,
+)
 from .ndjson import DEFAULT_MAX_LINE_BYTES, LineSplitter, LineTooLong
 from .stream import CONNECT_TIMEOUT_S, DRAIN_TIMEOUT_S, FAIR_SHARE_S, RawChatStream, direct_endpoint
 from .wire import (
@@ -148,7 +155,7 @@ class OllamaClient:
     async def _stream_chat_via_httpx(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         response = await self._send("POST", "/api/chat", json=chat_payload(request), headers=_STREAM_HEADERS)
         try:
-            if not response.is_success:
+            if not is_chat_stream(response.status_code, response.headers):
                 raise await self._status_error(response, model=request.model)
             splitter = LineSplitter(self._max_line_bytes)
             body = _body_chunks(response)

@@ -24,6 +24,12 @@ _EMPTY_BODY_HINTS = {
 }
 
 
+def is_chat_stream(status: int, headers: Mapping[str, str]) -> bool:
+    """A 2xx answer that is not a web page: an HTML 200 comes from a proxy or a
+    login portal, not from Ollama, and deserves the same description as an error."""
+    return 200 <= status <= 299 and "html" not in headers.get("content-type", "").lower()
+
+
 def status_error(
     status: int,
     reason_phrase: str,
@@ -33,7 +39,7 @@ def status_error(
     base_url: str,
     model: str | None,
 ) -> BackendError:
-    """Turn a non-2xx answer into the error to raise (the caller raises it).
+    """Turn an answer that is not a chat stream into the error to raise (the caller raises it).
 
     `headers` must answer lower-case names (httpx.Headers, or a dict built that way);
     `body` is what could be read of it, at most ERROR_BODY_READ_LIMIT bytes.

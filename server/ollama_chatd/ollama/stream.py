@@ -32,7 +32,14 @@ from typing import cast
 import httpx
 
 from ..llm import BackendError, BackendUnreachable, ChatChunk, ChatRequest, UpstreamError
-from .errors import ERROR_BODY_READ_LIMIT, closed_mid_answer, ended_without_done, stalled, status_error
+from .errors import (
+    ERROR_BODY_READ_LIMIT,
+    closed_mid_answer,
+    ended_without_done,
+    is_chat_stream,
+    stalled,
+    status_error,
+)
 from .http1 import (
     MAX_HEAD_BYTES,
     Body,
@@ -144,7 +151,7 @@ class RawChatStream:
         connection, head = await self._exchange(self._request_bytes(request))
         reusable = False  # only a response read to its very end leaves the connection usable
         try:
-            if not 200 <= head.status <= 299:
+            if not is_chat_stream(head.status, head.headers):
                 error, reusable = await self._error_answer(connection, head, request.model)
                 raise error
             body = body_of(head)

@@ -78,7 +78,8 @@ def check_method(raw: dict[str, Any]) -> Rejection | None:
     method = raw.get("method")
     if "id" in raw and method is not None and (method in _NOTIFICATIONS or method.startswith("$/")):
         return Rejection(METHOD_NOT_FOUND, f"{method} is a notification: send it without an id", raw["id"], True)
-    if method == lsp.CANCEL_REQUEST and not _is_valid_id((raw.get("params") or {}).get("id")):
+    params = raw.get("params")
+    if method == lsp.CANCEL_REQUEST and not (isinstance(params, dict) and _is_valid_id(params.get("id"))):
         return Rejection(INVALID_PARAMS, "$/cancelRequest needs the integer or string id of a request", None, False)
     return None
 
