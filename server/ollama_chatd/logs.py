@@ -33,6 +33,9 @@ def configure(level: str | None = None, log_file: str | None = None) -> None:
     # pygls logs every message body at INFO: costly, and it would put prompts in the log.
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
+    # pygls logs every error answer (model not found, chat busy...) with a traceback;
+    # the client was answered, and real failures are logged by the daemon itself.
+    logging.getLogger("pygls.protocol.json_rpc").setLevel(logging.CRITICAL)
 
 
 class ClientLogHandler(logging.Handler):
