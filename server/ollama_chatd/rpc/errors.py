@@ -77,23 +77,8 @@ def to_rpc_error(error: Exception) -> JsonRpcException:
 
 
 def _backend_error(error: llm.BackendError, partial: llm.Message | None) -> JsonRpcException:
-    if isinstance(error, llm.BackendUnreachable) and "CERTIFICATE" in error.reason.upper():
-        return ChatError(
-            OLLAMA_UNREACHABLE,
-            f"Cannot reach Ollama at {error.address}: its certificate is not trusted ({error.reason}). "
-            "If it comes from a private CA, point the `caBundle` initialization option at that CA's PEM file.",
-            "ollama_unreachable",
-            address=error.address,
-        )
     if isinstance(error, llm.BackendUnreachable):
-        return ChatError(
-            OLLAMA_UNREACHABLE,
-            f"Cannot reach Ollama at {error.address} ({error.reason}). Start it with "
-            "`ollama serve`, or point the daemon at it with the OLLAMA_HOST environment "
-            "variable or the `ollamaHost` initialization option.",
-            "ollama_unreachable",
-            address=error.address,
-        )
+        return ChatError(OLLAMA_UNREACHABLE, _unreachable(error), "ollama_unreachable", address=error.address)
     if isinstance(error, llm.ModelNotFound):
         return ChatError(
             MODEL_NOT_FOUND,
@@ -106,6 +91,18 @@ def _backend_error(error: llm.BackendError, partial: llm.Message | None) -> Json
     if partial is not None:
         details["partial"] = _partial(partial)
     return ChatError(UPSTREAM_ERROR, f"Ollama reported an error: {error}", "upstream_error", **details)
+
+
+def _unreachable(error: llm.BackendUnreachable) -> str:
+    if "CERTIFICATE" in error.reason.upper():
+        return (
+            f"Cannot reach Ollama at {error.address}: its certificate is not trusted ({error.reason}). "
+            "If it comes from a private CA, point the `caBundle` initialization option at that CA's PEM file."
+        )
+    return (
+        f"Cannot reach Ollama at {error.address} ({error.reason}). Start it with `ollama serve`, or point "
+        "the daemon at it with the OLLAMA_HOST environment variable or the `ollamaHost` initialization option."
+    )
 
 
 def _partial(message: llm.Message) -> dict[str, str]:
