@@ -24,9 +24,11 @@ logger = logging.getLogger(__name__)
 # Past HIGH bytes buffered in the transport we stop handing it data and start merging.
 HIGH_WATER = 32 * 1024
 LOW_WATER = 8 * 1024
-# Past this many characters of merged tokens waiting for a client that does not read,
-# turns stop reading from Ollama (TCP slows it down) until the client catches up.
-CONGESTED_CHARS = 1024 * 1024
+# Past about this many bytes of tokens waiting for a client that does not read, turns
+# stop reading from Ollama (TCP slows it down) until the client catches up. A waiting
+# token costs its text plus a Python string's overhead, which dominates for short ones.
+CONGESTED_BYTES = 1024 * 1024
+TOKEN_OVERHEAD_BYTES = 64
 
 _dumps = json.JSONEncoder(ensure_ascii=True, check_circular=False).encode
 
@@ -72,7 +74,7 @@ class Outbox(asyncio.Protocol):
         # The newest backlog entry of each stream that later tokens may still join.
         self._open: dict[TokenStream, _PendingTokens] = {}
         self._flush_scheduled = False
-        self._waiting_chars = 0
+        self._waiting_bytes = 0
         self._drained = asyncio.Event()
         self._drained.set()
         self.lost = asyncio.Event()
@@ -133,8 +135,8 @@ class Outbox(asyncio.Protocol):
         else:
             self._open[stream] = pending = _PendingTokens(stream, kind, text)
             self._backlog.append(pending)
-        self._waiting_chars += len(text)
-        if self._waiting_chars > CONGESTED_CHARS:
+        self._waiting_bytes += len(text) + TOKEN_OVERHEAD_BYTES
+        if self._waiting_bytes > CONGESTED_BYTES:
             self._drained.clear()
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -156,7 +158,7 @@ class Outbox(asyncio.Protocol):
                 item = item.frame()
             frames.append(item)
         self._backlog.clear()
-        self._waiting_chars = 0
+        self._waiting_bytes = 0
         self._drained.set()
         assert self._transport is not None
         self._transport.write(b"".join(frames))
