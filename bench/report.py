@@ -418,7 +418,8 @@ def markdown(r: dict[str, Any], png_name: str) -> str:
                 f"{s['growth_kib'] / 1024:+.1f} | {s['cpu_share_while_paused']:.0%} of a core |")
         add("")
         add("The naive relay stops reading its upstream while its write is blocked (TCP backpressure reaches the "
-            "model); the daemon keeps reading and merges the tokens into the pending `chat/token`.")
+            "model); the daemon merges what the client has not read into pending `chat/token`s, and past about 1 MiB of "
+            "them stops reading its upstream too, so TCP slows the model down, while a cancel is still handled at once.")
         add("")
 
     add("## How it is measured")
