@@ -15,6 +15,7 @@ from lsprotocol import types as lsp
 from lsprotocol.types import EXIT
 from pygls.exceptions import JsonRpcException
 
+from ollama_chatd.rpc import messages
 from ollama_chatd.rpc.outbox import Outbox, frame_json
 from ollama_chatd.rpc.protocol import ChatProtocol
 
@@ -69,7 +70,7 @@ def _is_valid_id(value: Any) -> bool:
 # Methods that only exist as notifications: sent with an id, nobody would answer them.
 _NOTIFICATIONS = frozenset(
     {method for method, (message_type, *_) in lsp.METHOD_TO_TYPES.items() if message_type.__name__.endswith("Notification")}
-    | {"chat/token", "chat/status", "chat/toolCall"}
+    | {messages.CHAT_TOKEN, messages.CHAT_STATUS, messages.CHAT_TOOL_CALL}
 )
 
 

@@ -14,7 +14,6 @@ import attrs
 from ollama_chatd.structuring import FieldError
 
 MsgId = int | str
-TokenKind = Literal["content", "thinking"]
 StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
 ThinkParam = bool | Literal["low", "medium", "high"]
 ToolCallStatus = Literal[

@@ -19,6 +19,8 @@ import logging
 import os
 from collections import deque
 
+from ollama_chatd.rpc.messages import CHAT_TOKEN
+
 logger = logging.getLogger(__name__)
 
 # Past HIGH bytes buffered in the transport we stop handing it data and start merging.
@@ -39,7 +41,7 @@ class TokenStream:
     __slots__ = ("_prefix", "seq")
 
     def __init__(self, chat_id: str):
-        self._prefix = b'{"jsonrpc":"2.0","method":"chat/token","params":{"chatId":' + _dumps(chat_id).encode()
+        self._prefix = b'{"jsonrpc":"2.0","method":' + _dumps(CHAT_TOKEN).encode() + b',"params":{"chatId":' + _dumps(chat_id).encode()
         self.seq = 0
 
     def frame(self, kind: str, text: str) -> bytes:

@@ -89,10 +89,6 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def current_version() -> int:
-    return len(MIGRATIONS)
-
-
 def user_version(connection: sqlite3.Connection) -> int:
     version: int = connection.execute("PRAGMA user_version").fetchone()[0]
     return version
