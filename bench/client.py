@@ -208,6 +208,17 @@ class RelayProcess:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def wait_idle(self, quiet_s: float = 0.05, timeout: float = 10.0) -> None:
+        """Return once the relay has used no CPU for `quiet_s` (it has finished starting)."""
+        deadline = time.monotonic() + timeout
+        used = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(quiet_s)
+            used, before = self.cpu_seconds(), used
+            if used == before:
+                return
+        raise TimeoutError(f"relay still busy {timeout} s after initialize")
+
     def close(self, timeout: float = 5.0) -> int | None:
         """Close stdin (the relay exits on EOF), wait, kill if needed."""
         self._reading.set()

@@ -24,6 +24,7 @@ writes bench/results/latest.json, and renders docs/performance.md and docs/perfo
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime
 import http.client
 import json
@@ -164,6 +165,10 @@ class Bench:
         self.env = {**os.environ, "OLLAMA_HOST": self.fake.url, "OLLAMA_CHATD_MODEL": MODEL,
                     "XDG_DATA_HOME": str(self.scratch / "data"), "XDG_STATE_HOME": str(self.scratch / "xdg-state"),
                     "PYTHONPATH": os.pathsep.join(filter(None, [str(server_dir), os.environ.get("PYTHONPATH")]))}
+        # Byte-compiled as an installed package is (pip compiles at install): with
+        # PYTHONDONTWRITEBYTECODE set, as on some machines, every spawn would compile them again.
+        for source in (server_dir / "ollama_chatd", HERE):
+            compileall.compile_dir(source, quiet=1)
         self.problems: list[str] = []  # integrity failures: any of these makes the run invalid
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self._spawned = 0
@@ -195,11 +200,17 @@ class Bench:
         return RelayProcess(RELAYS[relay], env=self.env, cwd=str(self.workspace),
                             stderr_path=str(LOG_DIR / f"{relay}-{self._spawned}.stderr"))
 
-    def start(self, relay: str) -> tuple[RelayProcess, float]:
-        """Spawn and initialize; return the process and spawn-to-initialize-result seconds."""
+    def start(self, relay: str, settle: bool = True) -> tuple[RelayProcess, float]:
+        """Spawn and initialize; return the process and spawn-to-initialize-result seconds.
+
+        With `settle`, return once the relay has finished starting: the daemon answers
+        `initialize` before it has loaded, and a measurement must not count the loading.
+        """
         proc = self.spawn(relay)
         answer = proc.initialize({"ollamaHost": self.fake.url, "model": MODEL, "stateDir": str(self.state_dir)})
         answer.result  # noqa: B018 - raises on an error answer
+        if settle:
+            proc.wait_idle()
         return proc, answer.at - proc.spawned_at
 
     def finish(self, relay: str, proc: RelayProcess, what: str) -> None:
@@ -228,7 +239,7 @@ class Bench:
 
 
 def bench_spawn(b: Bench) -> dict[str, Any]:
-    """Spawn -> `initialize` result, and RSS right after it (idle)."""
+    """Spawn -> `initialize` result, spawn -> first token of a chat sent right after, and RSS then."""
     out: dict[str, Any] = {}
     samples: dict[str, list[float]] = {r: [] for r in RELAYS}
     to_token: dict[str, list[float]] = {r: [] for r in RELAYS}
@@ -238,12 +249,12 @@ def bench_spawn(b: Bench) -> dict[str, Any]:
             b.fake.reset()
             b.fake.script(text(TINY))
             b.wait_quiet()
-            proc, dt = b.start(relay)
+            proc, dt = b.start(relay, settle=False)  # an editor does not wait either
             samples[relay].append(dt)
-            rss[relay].append(proc.rss_kib()["VmRSS"])
             # an editor that asks at once: the first chat/start right after initialize
             _, waiter = proc.request("chat/start", {"chatId": "s", "prompt": "hi", "model": MODEL})
             proc.wait(waiter, 30)
+            rss[relay].append(proc.rss_kib()["VmRSS"])  # all loaded by now
             first = proc.chats["s"].first_at
             if first is None:
                 b.problem(f"{relay} spawn: no token for the first chat")
@@ -255,10 +266,10 @@ def bench_spawn(b: Bench) -> dict[str, Any]:
                                                  "min": ms(min(samples[relay])), "max": ms(max(samples[relay])),
                                                  "samples": [ms(x) for x in samples[relay]]},
                       "spawn_to_first_token_ms": ms(median(to_token[relay])),
-                      "idle_rss_kib": median(rss[relay])}
+                      "rss_after_first_chat_kib": median(rss[relay])}
         log(f"spawn {relay}: median {out[relay]['spawn_to_initialize_ms']['median']:.0f} ms "
             f"(first token of a chat sent right after: {out[relay]['spawn_to_first_token_ms']:.0f} ms), "
-            f"idle RSS {out[relay]['idle_rss_kib'] / 1024:.1f} MiB")
+            f"RSS then {out[relay]['rss_after_first_chat_kib'] / 1024:.1f} MiB")
     return out
 
 
@@ -298,9 +309,9 @@ def many_chats_run(b: Bench, relay: str, n_chats: int, per_chat: int) -> dict[st
     proc, _ = b.start(relay)
     b.fake.reset()
     b.fake.script(*[bulk(per_chat, "x") for _ in range(n_chats)])
-    cpu0 = proc.cpu_seconds()
     params = [{"chatId": f"m{i}", "prompt": "go", "model": MODEL} for i in range(n_chats)]
     b.wait_quiet()
+    cpu0 = proc.cpu_seconds()
     with b.load(proc) as meter:
         sent, waiters = proc.start_chats(params)
         answers = [proc.wait(w, 600) for _, w in waiters]

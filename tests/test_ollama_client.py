@@ -31,17 +31,10 @@ from ollama_chatd.llm import (
     UpstreamError,
     Usage,
 )
-from ollama_chatd.ollama import (
-    DEFAULT_MAX_LINE_BYTES,
-    LineSplitter,
-    LineTooLong,
-    ModelDetails,
-    ModelSummary,
-    OllamaClient,
-    chat_payload,
-    parse_chat_line,
-)
 from ollama_chatd.ollama import client as ollama_client_module
+from ollama_chatd.ollama.client import OllamaClient
+from ollama_chatd.ollama.ndjson import DEFAULT_MAX_LINE_BYTES, LineSplitter, LineTooLong
+from ollama_chatd.ollama.wire import ModelDetails, ModelSummary, chat_payload, parse_chat_line
 
 BASE = "http://ollama.test:11434"
 MODEL = "llama3.2"

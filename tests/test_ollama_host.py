@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from ollama_chatd.ollama import DEFAULT_URL, HostChoice, InvalidHost, parse_host, resolve_host
+from ollama_chatd.ollama.host import DEFAULT_URL, HostChoice, InvalidHost, parse_host, resolve_host
 
 V6 = "[0001:002:003:0004::1]"
 

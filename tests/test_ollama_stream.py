@@ -36,8 +36,8 @@ from ollama_chatd.llm import (
     ModelNotFound,
     UpstreamError,
 )
-from ollama_chatd.ollama import OllamaClient
 from ollama_chatd.ollama import client as client_module
+from ollama_chatd.ollama.client import OllamaClient
 from ollama_chatd.ollama.http1 import (
     ChunkedBody,
     LengthBody,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -551,7 +552,7 @@ def test_walking_tools_never_enter_links_that_leave(ws: Workspace, hostile: Path
     found = run_with_deadline(lambda: call(ws, "search_text", pattern="SECRET"))
     assert SECRET not in found and "no matches" in found
     for glob in ["/etc/*", "**/secret.txt", "link_dir/*", "link_dir/**", "**"]:
-        found = run_with_deadline(lambda: call(ws, "find_files", glob=glob)).splitlines()
+        found = run_with_deadline(functools.partial(call, ws, "find_files", glob=glob)).splitlines()
         assert "link_dir/secret.txt" not in found and not any(SECRET in line for line in found)
     for glob in ["../**", "../outside/*", "src/../../*"]:
         with pytest.raises(ToolError, match="contains '..', which is not allowed"):

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -34,6 +35,16 @@ def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:
 def _log_level(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
     if value is not None and value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise FieldError("logLevel", f'must be "DEBUG", "INFO", "WARNING" or "ERROR", got {value!r}')
+
+
+@attrs.frozen
+class ServeOptions:
+    """What `ollama-chatd serve`'s command line says; it wins over initializationOptions."""
+
+    state_dir: Path | None = None
+    in_memory: bool = False
+    log_level: str | None = None
+    log_file: str | None = None
 
 
 @attrs.frozen

@@ -7,10 +7,13 @@ Authorization headers or API keys are never logged at any level.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # asyncio is not needed to configure logging, and takes long to import
+    import asyncio
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Loggers of libraries that would log message bodies or request details at INFO/DEBUG.
@@ -58,8 +61,8 @@ class ClientLogHandler(logging.Handler):
             pass
 
 
-def forward_to_client(send: Callable[[int, str], None]) -> Callable[[], None]:
-    """Install a ClientLogHandler; return the function that removes it."""
-    handler = ClientLogHandler(send, asyncio.get_running_loop())
+def forward_to_client(send: Callable[[int, str], None], loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """Install a ClientLogHandler sending from `loop`; return the function that removes it."""
+    handler = ClientLogHandler(send, loop)
     logging.getLogger().addHandler(handler)
     return lambda: logging.getLogger().removeHandler(handler)

@@ -76,12 +76,16 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from ollama_chatd import logs
-    from ollama_chatd.rpc.server import ServeOptions
-    from ollama_chatd.rpc.stdio import serve
+    from ollama_chatd.config import ServeOptions
+    from ollama_chatd.rpc.startup import open_stdio
 
     logs.configure(args.log_level, args.log_file)
+    opening = open_stdio()
+    # The rest of the daemon is loaded once the editor has its `initialize` answer.
+    from ollama_chatd.rpc.stdio import serve
+
     options = ServeOptions(args.state_dir, args.no_store, args.log_level, args.log_file)
-    return serve(args.max_message_bytes, options)
+    return serve(opening, args.max_message_bytes, options)
 
 
 def _history(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import sys
 
 from ollama_chatd import __version__, llm
 from ollama_chatd.config import MODEL_ENV, InitializationOptions, Settings
-from ollama_chatd.ollama import OllamaClient
+from ollama_chatd.ollama.client import OllamaClient
 
 
 def run_models(args: argparse.Namespace) -> int:

@@ -16,7 +16,8 @@ from lsprotocol.types import EXIT
 from pygls.exceptions import JsonRpcException
 
 from ollama_chatd.rpc import messages
-from ollama_chatd.rpc.outbox import Outbox, frame_json
+from ollama_chatd.rpc.framing import frame_json
+from ollama_chatd.rpc.outbox import Outbox
 from ollama_chatd.rpc.protocol import ChatProtocol
 
 logger = logging.getLogger(__name__)

@@ -14,11 +14,11 @@ it stays contiguous.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from collections import deque
 
+from ollama_chatd.rpc import framing
 from ollama_chatd.rpc.messages import CHAT_TOKEN
 
 logger = logging.getLogger(__name__)
@@ -32,8 +32,6 @@ LOW_WATER = 8 * 1024
 CONGESTED_BYTES = 1024 * 1024
 TOKEN_OVERHEAD_BYTES = 64
 
-_dumps = json.JSONEncoder(ensure_ascii=True, check_circular=False).encode
-
 
 class TokenStream:
     """The `chat/token` numbering of one turn."""
@@ -41,16 +39,16 @@ class TokenStream:
     __slots__ = ("_prefix", "seq")
 
     def __init__(self, chat_id: str):
-        self._prefix = b'{"jsonrpc":"2.0","method":' + _dumps(CHAT_TOKEN).encode() + b',"params":{"chatId":' + _dumps(chat_id).encode()
+        self._prefix = b'{"jsonrpc":"2.0","method":' + framing.dumps(CHAT_TOKEN).encode() + b',"params":{"chatId":' + framing.dumps(chat_id).encode()
         self.seq = 0
 
     def frame(self, kind: str, text: str) -> bytes:
         body = b"".join(
-            (self._prefix, b',"kind":"', kind.encode(), b'","text":', _dumps(text).encode(),
+            (self._prefix, b',"kind":"', kind.encode(), b'","text":', framing.dumps(text).encode(),
              b',"seq":', str(self.seq).encode(), b"}}")
         )
         self.seq += 1
-        return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        return framing.frame(body)
 
 
 class _PendingTokens:
@@ -215,9 +213,3 @@ class _FileTransport:
 
     def close(self) -> None:
         self._file.flush()
-
-
-def frame_json(message: object) -> bytes:
-    """Frame a JSON-serialisable message for the wire."""
-    body = _dumps(message).encode()
-    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)

@@ -1,21 +1,27 @@
-"""pygls' LSP protocol, taught the typed `chat/*` messages.
+"""pygls' LSP protocol, taught the typed `chat/*` messages and this daemon's `initialize`.
 
 Params of `chat/*` methods are structured strictly (a number is not a string)
 and a failure names the offending field, so the client always gets -32602
-instead of the silence pygls 2.1 leaves when structuring fails.
+instead of the silence pygls 2.1 leaves when structuring fails. `initialize`
+follows the rules of `rpc.initialize`, which `rpc.startup` also applies when it
+answers before pygls is loaded.
 """
 
 from __future__ import annotations
 
+import logging
 import typing
+from collections.abc import Generator
 from typing import Any
 
 import attrs
 import cattrs
+from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.protocol import LanguageServerProtocol, default_converter
+from pygls.protocol.language_server import lsp_method
 
-from ollama_chatd.rpc import messages
+from ollama_chatd.rpc import initialize, messages
 from ollama_chatd.rpc.errors import invalid_params
 from ollama_chatd.structuring import (
     FieldError,
@@ -23,6 +29,8 @@ from ollama_chatd.structuring import (
     describe_structure_error,
     register_strict_scalars,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def chat_converter() -> cattrs.Converter:
@@ -67,6 +75,12 @@ def _structure_think(value: Any, _: type) -> messages.ThinkParam | None:
 
 
 class ChatProtocol(LanguageServerProtocol):
+    _answered_early: messages.MsgId | None = None
+
+    def answered_early(self, msg_id: messages.MsgId) -> None:
+        """The `initialize` request `msg_id` was answered before pygls was loaded."""
+        self._answered_early = msg_id
+
     def get_message_type(self, method: str) -> type | None:
         return messages.MESSAGE_TYPES.get(method) or super().get_message_type(method)
 
@@ -74,6 +88,8 @@ class ChatProtocol(LanguageServerProtocol):
         return messages.RESULT_TYPES.get(method) or super().get_result_type(method)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
+        if data.get("method") == lsp.INITIALIZE:
+            return self._structure_initialize(data)
         message_type = messages.MESSAGE_TYPES.get(data.get("method", ""))
         if message_type is None:
             return super().structure_message(data)
@@ -85,6 +101,42 @@ class ChatProtocol(LanguageServerProtocol):
             return self._converter.structure(data, message_type)
         except cattrs.BaseValidationError as error:
             raise _describe(data["method"], error) from None
+
+    def _structure_initialize(self, data: dict[str, Any]) -> lsp.InitializeRequest:
+        try:
+            capabilities = initialize.read_params(data.get("params")).capabilities
+        except initialize.ParamsError as error:
+            raise invalid_params(str(error), error.field) from None
+        try:
+            return self._with_capabilities(data, initialize.capabilities_for_pygls(capabilities, complete=True))
+        except cattrs.BaseValidationError as error:
+            _, problem = describe_structure_error(error, root="params")
+            logger.warning("initialize: ignoring the client's capabilities but positionEncodings and applyEdit: %s", problem)
+        try:
+            return self._with_capabilities(data, initialize.capabilities_for_pygls(capabilities, complete=False))
+        except cattrs.BaseValidationError as error:
+            raise _describe(lsp.INITIALIZE, error) from None
+
+    def _with_capabilities(self, data: dict[str, Any], capabilities: dict[str, Any]) -> lsp.InitializeRequest:
+        return self._converter.structure(
+            {**data, "params": {**data["params"], "capabilities": capabilities}}, lsp.InitializeRequest
+        )
+
+    @lsp_method(lsp.INITIALIZE)
+    def lsp_initialize(self, params: lsp.InitializeParams) -> Generator[Any, Any, lsp.InitializeResult]:
+        yield from super().lsp_initialize(params)  # sets the session up; its answer is replaced
+        declared = initialize.result(self.workspace.position_encoding)
+        answer = self._converter.structure(declared, lsp.InitializeResult)
+        self.server_capabilities = answer.capabilities
+        return answer
+
+    def _send_response(self, msg_id: messages.MsgId, result: Any = None, error: Any = None) -> None:
+        if msg_id == self._answered_early:
+            self._answered_early = None
+            if error is not None:  # `startup` should have left this `initialize` to pygls
+                logger.error("initialize failed after it was answered: %s", error.message)
+            return
+        super()._send_response(msg_id, result, error)
 
 
 def _describe(method: str, error: cattrs.BaseValidationError) -> JsonRpcInvalidParams:

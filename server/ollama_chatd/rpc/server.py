@@ -7,13 +7,12 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-import attrs
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
 from ollama_chatd import __version__, logs
-from ollama_chatd.config import InitializationOptions, OptionError, parse_initialization_options
+from ollama_chatd.config import InitializationOptions, OptionError, ServeOptions, parse_initialization_options
 from ollama_chatd.parent import watch_parent
 from ollama_chatd.rpc import messages
 from ollama_chatd.rpc.errors import invalid_params
@@ -23,16 +22,6 @@ from ollama_chatd.rpc.session import Session
 from ollama_chatd.store import default_state_dir
 
 logger = logging.getLogger(__name__)
-
-
-@attrs.frozen
-class ServeOptions:
-    """What `ollama-chatd serve`'s command line says; it wins over initializationOptions."""
-
-    state_dir: Path | None = None
-    in_memory: bool = False
-    log_level: str | None = None
-    log_file: str | None = None
 
 
 class ChatServer(LanguageServer):
@@ -83,7 +72,7 @@ class ChatServer(LanguageServer):
         if (level, log_file) != (self._options.log_level, self._options.log_file):
             logs.configure(level, log_file)
         if self._stop_forwarding_logs is None:
-            self._stop_forwarding_logs = logs.forward_to_client(self._log_to_client)
+            self._stop_forwarding_logs = logs.forward_to_client(self._log_to_client, asyncio.get_running_loop())
 
     def _log_to_client(self, kind: int, text: str) -> None:
         self.protocol.notify(lsp.WINDOW_LOG_MESSAGE, lsp.LogMessageParams(type=lsp.MessageType(kind), message=text))

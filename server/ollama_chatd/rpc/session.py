@@ -15,7 +15,7 @@ from ollama_chatd import llm
 from ollama_chatd.config import InitializationOptions, OptionError, Settings
 from ollama_chatd.engine.engine import ChatEngine, TurnRequest, TurnResult
 from ollama_chatd.engine.events import StatusChange, TextDelta, ToolCallUpdate, TurnEvent
-from ollama_chatd.ollama import OllamaClient
+from ollama_chatd.ollama.client import OllamaClient
 from ollama_chatd.rpc import chats, messages
 from ollama_chatd.rpc.editor import ClientApprover, EditorApplier, editor_workspace
 from ollama_chatd.rpc.errors import in_contract_terms, invalid_params

@@ -13,43 +13,42 @@ import contextlib
 import logging
 import os
 import signal
-import sys
-import threading
 
+from ollama_chatd.config import ServeOptions
 from ollama_chatd.rpc.dispatch import Dispatcher
-from ollama_chatd.rpc.framing import MAX_HEADER_LINE, BadFrame, read_frames
+from ollama_chatd.rpc.framing import BadFrame
 from ollama_chatd.rpc.outbox import Outbox
-from ollama_chatd.rpc.server import ChatServer, ServeOptions, create_server
+from ollama_chatd.rpc.reader import open_reader, read_frames
+from ollama_chatd.rpc.server import ChatServer, create_server
+from ollama_chatd.rpc.startup import Opening
 
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
 FAIR_SHARE_S = 0.0005  # longest the reader keeps the event loop to itself
+STDIN = 0
 
 
-def serve(max_message_bytes: int, options: ServeOptions) -> int:
+def serve(opening: Opening, max_message_bytes: int, options: ServeOptions) -> int:
     """Run the daemon on this process's stdio; return the process exit code."""
-    # Only framed messages may reach the client: keep the real stdout for the
-    # protocol and send anything else printed (by us or a library) to stderr.
-    protocol_out = os.dup(sys.stdout.fileno())
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    sys.stdout = sys.stderr
-    blocking = {fd: os.get_blocking(fd) for fd in (0, protocol_out)}
+    blocking = {fd: os.get_blocking(fd) for fd in (STDIN, opening.stdout_fd)}
     try:
-        return asyncio.run(_serve(create_server(options), 0, protocol_out, max_message_bytes))
+        return asyncio.run(_serve(create_server(options), opening, max_message_bytes))
     finally:
         for fd, was_blocking in blocking.items():
             with contextlib.suppress(OSError):
                 os.set_blocking(fd, was_blocking)
 
 
-async def _serve(server: ChatServer, stdin_fd: int, stdout_fd: int, max_message_bytes: int) -> int:
+async def _serve(server: ChatServer, opening: Opening, max_message_bytes: int) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.stop_requested.set)
-    outbox = server.outbox = await Outbox.connect(stdout_fd)
+    outbox = server.outbox = await Outbox.connect(opening.stdout_fd)
     server.protocol.set_writer(outbox)
-    reader = await _open_reader(stdin_fd)
+    if opening.answered_id is not None:
+        server.protocol.answered_early(opening.answered_id)
+    reader = await open_reader(STDIN, opening.already_read)
     reading = asyncio.create_task(_read_loop(Dispatcher(server.protocol, outbox, lambda: server.initialized), reader, max_message_bytes))
     stopping = asyncio.create_task(server.stop_requested.wait())
     client_gone = asyncio.create_task(outbox.lost.wait())
@@ -85,21 +84,3 @@ async def _read_loop(dispatcher: Dispatcher, reader: asyncio.StreamReader, max_m
             yielded_at = loop.time()
     logger.info("stdin closed")
     return 0
-
-
-async def _open_reader(fd: int) -> asyncio.StreamReader:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=MAX_HEADER_LINE)
-    pipe = os.fdopen(fd, "rb", buffering=0, closefd=False)
-    try:
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
-    except ValueError:
-        # A regular file (`serve < session.jsonrpc`) cannot be a pipe transport.
-        threading.Thread(target=_pump_file, args=(pipe, reader, loop), daemon=True).start()
-    return reader
-
-
-def _pump_file(file, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:
-    while chunk := file.read(64 * 1024):
-        loop.call_soon_threadsafe(reader.feed_data, chunk)
-    loop.call_soon_threadsafe(reader.feed_eof)
