@@ -116,7 +116,7 @@ def plot(r: dict[str, Any], path: Path) -> None:
         groups = [("1 chat", tp["one_chat"], "tokens_per_s"),
                   (f"{tp['chats']} chats (aggregate)", tp["many_chats"], "aggregate_tokens_per_s")]
         width = 0.27
-        for gi, (name, data, key) in enumerate(groups):
+        for gi, (_, data, key) in enumerate(groups):
             base = data["naive"][key]
             for ri, relay in enumerate(RELAYS):
                 v = data[relay][key]
@@ -142,9 +142,13 @@ def plot(r: dict[str, Any], path: Path) -> None:
                 short = {"chat/cancel": "chat/cancel", "$/cancelRequest": "$/cancel"}[how]
                 if "answer_ms" in s:
                     labels.append(f"{short}\n{mode}\nanswer")
-                    p50.append(s["answer_ms"]["p50"]); p99.append(s["answer_ms"]["p99"]); cols.append("#2b6cb0")
+                    p50.append(s["answer_ms"]["p50"])
+                    p99.append(s["answer_ms"]["p99"])
+                    cols.append("#2b6cb0")
                 labels.append(f"{short}\n{mode}\nclose")
-                p50.append(s["close_ms"]["p50"]); p99.append(s["close_ms"]["p99"]); cols.append("#2c7a7b")
+                p50.append(s["close_ms"]["p50"])
+                p99.append(s["close_ms"]["p99"])
+                cols.append("#2c7a7b")
         xs = range(len(labels))
         ax.bar(xs, p99, 0.7, color=cols, alpha=0.35, label="p99")
         ax.bar(xs, p50, 0.7, color=cols, label="p50")
@@ -162,7 +166,9 @@ def plot(r: dict[str, Any], path: Path) -> None:
         for relay in RELAYS:
             s = cx.get(relay, {}).get("$/cancelRequest", {}).get("paused")
             if s and "close_ms" in s:
-                names.append(LABEL[relay]); vals50.append(s["close_ms"]["p50"]); vals99.append(s["close_ms"]["p99"])
+                names.append(LABEL[relay])
+                vals50.append(s["close_ms"]["p50"])
+                vals99.append(s["close_ms"]["p99"])
         xs = range(len(names))
         ax.bar(xs, vals99, 0.6, color=[colors[k] for k in RELAYS[:len(names)]], alpha=0.35, label="p99")
         ax.bar(xs, vals50, 0.6, color=[colors[k] for k in RELAYS[:len(names)]], label="p50")

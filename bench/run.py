@@ -27,6 +27,7 @@ import argparse
 import compileall
 import datetime
 import http.client
+import itertools
 import json
 import os
 import platform
@@ -320,7 +321,7 @@ def many_chats_run(b: Bench, relay: str, n_chats: int, per_chat: int) -> dict[st
     total = n_chats * per_chat
     chats = [proc.chats[p["chatId"]] for p in params]
     intact = True
-    for chat, answer in zip(chats, answers):
+    for chat, answer in zip(chats, answers, strict=True):
         ok = (chat.text() == "x" * per_chat and chat.next_seq == chat.notifications and not chat.violations
               and not answer.error)
         if not ok:
@@ -340,9 +341,9 @@ def many_chats_run(b: Bench, relay: str, n_chats: int, per_chat: int) -> dict[st
 
     progress_first_done = [progress_at(c, sent + first_done) for c in chats]
     silences = []
-    for chat, answer in zip(chats, answers):
+    for chat, answer in zip(chats, answers, strict=True):
         times = [sent] + [at for at, _ in chat.progress] + [answer.at]
-        silences.append(max(b2 - a2 for a2, b2 in zip(times, times[1:])))
+        silences.append(max(b2 - a2 for a2, b2 in itertools.pairwise(times)))
     rates = [per_chat / d for d in done_at]
     jain = sum(rates) ** 2 / (len(rates) * sum(r * r for r in rates))
     b.finish(relay, proc, f"{n_chats}-chats")
@@ -636,7 +637,7 @@ def bench_paused_memory(b: Bench) -> dict[str, Any]:
         b.fake.reset()
         b.fake.script(endless(TOKEN, 0.0))
         msg_id, start = proc.request("chat/start", {"chatId": "p", "prompt": "go", "model": MODEL})
-        _wait_until(lambda: proc.chats["p"].first_at is not None, 10)
+        _wait_until(lambda proc=proc: proc.chats["p"].first_at is not None, 10)
         proc.pause_reading()
         before = proc.rss_kib()["VmRSS"]
         series = []

@@ -468,6 +468,38 @@ def break_disk_at_next(monkeypatch: pytest.MonkeyPatch, write_name: str, failure
     monkeypatch.setattr(writes, write_name, failing_write)
 
 
+async def test_a_write_failing_among_queued_ones_costs_only_itself(
+    store: ChatStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Writes that queue up together share a transaction; one that fails for its own
+    reason (a bug, not the disk) must not take the others down with it."""
+    release = threading.Event()
+    original_begin, original_rename = writes.begin_turn, writes.rename
+
+    def held_begin_turn(connection: sqlite3.Connection, **arguments: Any) -> None:
+        release.wait(5)  # holds the writer while the next writes queue up behind it
+        original_begin(connection, **arguments)
+
+    def broken_rename(connection: sqlite3.Connection, **arguments: Any) -> None:
+        original_rename(connection, **arguments)
+        raise ValueError("a bug in one write")
+
+    monkeypatch.setattr(writes, "begin_turn", held_begin_turn)
+    monkeypatch.setattr(writes, "rename", broken_rename)
+    store.begin_turn("first", llm.Message("user", "Before"), model="tiny")
+    monkeypatch.setattr(writes, "begin_turn", original_begin)
+    run_turn(store, "before", "Queued before the bad write")
+    store.rename("before", "Never applied")
+    run_turn(store, "after", "Queued after the bad write")
+    release.set()
+
+    assert contents(await store.load("before"))[0][1] == "Queued before the bad write"
+    assert contents(await store.load("after"))[0][1] == "Queued after the bad write"
+    assert [chat.title for chat in await store.list_chats() if chat.chat_id == "before"] == ["Queued before the bad write"]
+    assert not store.degraded
+    assert "could not save the title" in caplog.text
+
+
 # -- schema versions
 
 

@@ -1,9 +1,10 @@
 """Everything the daemon writes to stdout goes through the `Outbox`.
 
 It never blocks the event loop: the pipe is non-blocking and whatever the client
-has not read yet waits here. Tokens are written at the end of the event-loop step
-that produced them, so the tokens of one read from Ollama (a fast model delivers
-dozens at a time) leave as one `chat/token` per turn and kind, in one write. While
+has not read yet waits here. Messages are written at the end of the event-loop
+step that produced them, all in one write: the tokens of one read from Ollama (a
+fast model delivers dozens at a time) leave as one `chat/token` per turn and
+kind, and the messages of chats that run together share a system call. While
 the client lags, later tokens keep merging into what waits, so a slow client
 receives fewer, larger notifications instead of an ever-growing queue. Nothing is
 dropped or reordered within a chat, other messages keep their place after the
@@ -118,13 +119,13 @@ class Outbox(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         """Send an already framed message (pygls' path for everything but tokens),
-        after the tokens waiting before it."""
+        after the tokens waiting before it, at the end of this event-loop step."""
         if self._closed:
             return
         # Tokens queued before this message must not absorb tokens sent after it.
         self._open.clear()
         self._backlog.append(data)
-        self._flush_backlog()
+        self._schedule_flush()
 
     def send_token(self, stream: TokenStream, kind: str, text: str) -> None:
         if self._closed:
@@ -138,11 +139,14 @@ class Outbox(asyncio.Protocol):
         self._waiting_bytes += len(text) + TOKEN_OVERHEAD_BYTES
         if self._waiting_bytes > CONGESTED_BYTES:
             self._drained.clear()
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_scheduled_tokens)
+            asyncio.get_running_loop().call_soon(self._flush_step)
 
-    def _flush_scheduled_tokens(self) -> None:
+    def _flush_step(self) -> None:
         self._flush_scheduled = False
         self._flush_backlog()
 

@@ -134,7 +134,7 @@ class ChatStore:
         # The time is taken now, not when the write runs: a slow disk must not age the chat.
         self._submit(what, write, now=self._clock(), **arguments)
 
-    # -- reads: run on a worker thread, after the writes asked for before them
+    # -- reads: run on the writer thread, after the writes asked for before them
 
     async def load(self, chat_id: str) -> StoredChat | None:
         return await self._read(reads.load, None, chat_id=chat_id)
@@ -167,13 +167,11 @@ class ChatStore:
         await self.close()
 
     async def _read(self, query: Callable[..., T], default: T, **arguments: Any) -> T:
-        await self.flush()
-        database = self._writer.database
-        if self._closed or database is None:
+        if self._closed:
             return default
         bound = functools.partial(query, workspace=self._workspace, **arguments)
         try:
-            return await asyncio.to_thread(database.read, bound)
+            return await asyncio.wrap_future(self._writer.read(bound))
         except Exception:
             logger.exception("could not read the chat database")
             return default

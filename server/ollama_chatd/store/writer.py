@@ -1,7 +1,10 @@
-"""The writer thread: owns the database, applies writes one at a time, in order.
+"""The writer thread: owns the database, applies writes in order, those queued
+together in one transaction, and answers reads in their place in the queue, so a
+read sees every write asked for before it.
 
 The event loop only ever puts jobs on a queue, so a slow or locked disk delays
-the writes, never the loop. The thread also opens the database (a corrupt file
+the writes and reads, never the loop; one thread also means one hand-off per
+job, where a thread pool would wake several threads that fight for the GIL. The thread also opens the database (a corrupt file
 is moved aside, an unusable disk means memory) and, if the disk fails later,
 carries the workspace's chats into memory and goes on there.
 """
@@ -16,6 +19,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -34,12 +38,19 @@ from ollama_chatd.store.schema import SchemaTooNew
 logger = logging.getLogger(__name__)
 
 Work = Callable[[sqlite3.Connection], None]
+MAX_BATCH = 256  # writes applied in one transaction at most
 
 
 @attrs.frozen
 class _Write:
     what: str
     work: Work
+
+
+@attrs.frozen
+class _Read:
+    query: Callable[[sqlite3.Connection], Any]
+    answer: Future[Any]
 
 
 @attrs.frozen
@@ -52,12 +63,15 @@ class _Stop:
     done: Future[None]
 
 
+_Job = _Write | _Read | _Barrier | _Stop
+
+
 class Writer:
     def __init__(self, path: Path | None, workspace: str, report_degraded: Callable[[str], None]):
         self._path = path
         self._workspace = workspace
         self._report_degraded = report_degraded
-        self._jobs: queue.SimpleQueue[_Write | _Barrier | _Stop] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="ollama-chatd-store", daemon=True)
         self._stopping = False
         self._retired: list[Database] = []
@@ -73,6 +87,15 @@ class Writer:
             logger.debug("store closed: %s not saved", what)
             return
         self._jobs.put(_Write(what, work))
+
+    def read(self, query: Callable[[sqlite3.Connection], Any]) -> Future[Any]:
+        """The future result of `query`, run after every write submitted before it."""
+        answer: Future[Any] = Future()
+        if self._stopping:
+            answer.set_exception(RuntimeError("the chat store is closed"))
+        else:
+            self._jobs.put(_Read(query, answer))
+        return answer
 
     def barrier(self) -> Future[None]:
         """A future done once every job submitted before it has been applied."""
@@ -94,16 +117,58 @@ class Writer:
 
     def _run(self) -> None:
         self._open()
+        job: _Job | None = None
         while True:
-            job = self._jobs.get()
+            job = job or self._jobs.get()
             if isinstance(job, _Write):
-                self._apply(job)
+                batch, job = self._writes_queued_after(job)
+                self._apply_all(batch)
+            elif isinstance(job, _Read):
+                self._answer(job)
+                job = None
             elif isinstance(job, _Barrier):
                 _settle(job.done)
+                job = None
             else:
                 self._close()
                 _settle(job.done)
                 return
+
+    def _writes_queued_after(self, first: _Write) -> tuple[list[_Write], _Job | None]:
+        """`first` and the writes queued behind it; and the job that ended them, if any."""
+        batch = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(job, _Write):
+                return batch, job
+            batch.append(job)
+        return batch, None
+
+    def _answer(self, job: _Read) -> None:
+        if not job.answer.set_running_or_notify_cancel():
+            return  # the reader gave up (its request was cancelled)
+        assert self.database is not None
+        try:
+            job.answer.set_result(self.database.read(job.query))
+        except Exception as error:
+            job.answer.set_exception(error)
+
+    def _apply_all(self, batch: list[_Write]) -> None:
+        """One transaction for writes that queued up together (32 chats starting at
+        once are one commit, not 32); if it fails, each is tried alone, so one bad
+        write does not cost the others."""
+        if len(batch) == 1:
+            self._apply(batch[0])
+            return
+        assert self.database is not None
+        try:
+            self.database.write(lambda connection: [job.work(connection) for job in batch])
+        except Exception:  # rolled back as a whole: nothing was applied twice
+            for job in batch:
+                self._apply(job)
 
     def _open(self) -> None:
         if self._path is None:
