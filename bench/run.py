@@ -299,7 +299,8 @@ def one_chat_run(b: Bench, relay: str, n: int) -> dict[str, Any]:
         b.problem(f"{relay} 1-chat: bad answer {str(answer.msg)[:200]}")
     mem = proc.rss_kib()
     b.finish(relay, proc, "1-chat")
-    return {"tokens_per_s": n / elapsed, "elapsed_s": elapsed, "notifications": chat.notifications,
+    return {"tokens_per_s": n / elapsed, "streaming_tokens_per_s": streaming_rate([chat]),
+            "elapsed_s": elapsed, "notifications": chat.notifications,
             "tokens_per_notification": n / max(chat.notifications, 1), "relay_cpu_s": cpu,
             "relay_cpu_us_per_token": cpu / n * 1e6, "client_cpu_us_per_notification": bench_cpu / max(chat.notifications, 1) * 1e6,
             "rss_kib": mem["VmRSS"], "hwm_kib": mem["VmHWM"], "intact": intact,
@@ -332,12 +333,7 @@ def many_chats_run(b: Bench, relay: str, n_chats: int, per_chat: int) -> dict[st
     first_token = [(c.first_at - sent) if c.first_at else None for c in chats]
 
     def progress_at(chat, t_abs: float) -> float:
-        got = 0
-        for at, chars in chat.progress:
-            if at > t_abs:
-                break
-            got = chars
-        return got / per_chat
+        return _chars_at(chat, t_abs) / per_chat
 
     progress_first_done = [progress_at(c, sent + first_done) for c in chats]
     silences = []
@@ -348,7 +344,8 @@ def many_chats_run(b: Bench, relay: str, n_chats: int, per_chat: int) -> dict[st
     jain = sum(rates) ** 2 / (len(rates) * sum(r * r for r in rates))
     b.finish(relay, proc, f"{n_chats}-chats")
     return {
-        "aggregate_tokens_per_s": total / (end - sent), "elapsed_s": end - sent,
+        "aggregate_tokens_per_s": total / (end - sent), "streaming_tokens_per_s": streaming_rate(chats),
+        "elapsed_s": end - sent,
         "notifications": sum(c.notifications for c in chats), "relay_cpu_us_per_token": cpu / total * 1e6,
         "first_token_max_ms": ms(max(x for x in first_token if x is not None)) if all(first_token) else None,
         "chats_without_token_at_first_done": sum(1 for p in progress_first_done if p == 0),
@@ -357,6 +354,25 @@ def many_chats_run(b: Bench, relay: str, n_chats: int, per_chat: int) -> dict[st
         "longest_silence_ms": ms(max(silences)), "jain_fairness": jain, "intact": intact,
         "other_load_cores": meter.foreign_cores,
     }
+
+
+def streaming_rate(chats: list[Any]) -> float | None:
+    """Characters (one per token here) per second while every one of `chats` streams:
+    from the last first token to the first last token. The start and end of turns
+    are left out: what remains is how fast the relay moves tokens, alone or shared."""
+    start, end = max(c.first_at for c in chats), min(c.last_at for c in chats)
+    if end <= start:
+        return None
+    return sum(_chars_at(c, end) - _chars_at(c, start) for c in chats) / (end - start)
+
+
+def _chars_at(chat: Any, moment: float) -> int:
+    got = 0
+    for at, chars in chat.progress:
+        if at > moment:
+            break
+        got = chars
+    return got
 
 
 def bench_throughput(b: Bench) -> dict[str, Any]:
