@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import ssl
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -214,6 +217,30 @@ async def test_a_stop_before_any_message_ends_quietly(spawn_daemon):
     assert await daemon.wait_exit() == 0
     assert "Traceback" not in daemon.stderr()
     assert daemon.messages == []
+
+
+def test_stdin_from_dev_null_is_an_empty_session(tmp_path):
+    """epoll cannot watch /dev/null: the daemon must still see the end of input."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ollama_chatd", "serve", "--no-store"],
+        stdin=subprocess.DEVNULL, capture_output=True, timeout=10, cwd=tmp_path,
+    )
+    assert done.returncode == 0
+    assert done.stdout == b""
+    assert b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("closed", ["stdin", "stdout"])
+def test_a_closed_stdin_or_stdout_is_said_plainly(tmp_path, closed: str):
+    fd = 0 if closed == "stdin" else 1
+    done = subprocess.run(
+        [sys.executable, "-m", "ollama_chatd", "serve", "--no-store"],
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=10, cwd=tmp_path,
+        preexec_fn=lambda: os.close(fd),
+    )
+    assert done.returncode == 1
+    assert f"{closed} is closed".encode() in done.stderr
+    assert b"Traceback" not in done.stderr
 
 
 def _frame(message: dict[str, Any]) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 import threading
 from collections.abc import AsyncIterator
 
@@ -25,12 +26,17 @@ async def open_reader(fd: int, already_read: bytes = b"") -> asyncio.StreamReade
     reader = asyncio.StreamReader(limit=MAX_HEADER_LINE)
     reader.feed_data(already_read)
     pipe = os.fdopen(fd, "rb", buffering=0, closefd=False)
-    try:
+    if _pollable(fd):
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
-    except ValueError:
-        # A regular file (`serve < session.jsonrpc`) cannot be a pipe transport.
+    else:
+        # epoll cannot watch a regular file (`serve < session.jsonrpc`) or /dev/null.
         threading.Thread(target=_pump_file, args=(pipe, reader, loop), daemon=True).start()
     return reader
+
+
+def _pollable(fd: int) -> bool:
+    mode = os.fstat(fd).st_mode
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
 
 
 def _pump_file(file, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:

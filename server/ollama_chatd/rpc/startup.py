@@ -26,6 +26,7 @@ import attrs
 from ollama_chatd.rpc import initialize
 from ollama_chatd.rpc.framing import HEADERS_END, MAX_HEADER_LINE, content_length, frame_json
 
+STDOUT = 1
 FIRST_FRAME_LIMIT = 1024 * 1024  # an `initialize` is a few KiB; past this, the general path reads it
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
@@ -38,6 +39,11 @@ class Opening:
 
 
 def open_stdio(stdin_fd: int = 0) -> Opening:
+    for fd, name in ((stdin_fd, "stdin"), (STDOUT, "stdout")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise SystemExit(f"ollama-chatd serve: {name} is closed; run it with pipes on stdin and stdout, as an editor does") from None
     stdout_fd = claim_stdout()
     for sig in (signal.SIGTERM, signal.SIGINT):  # until the event loop takes them over
         signal.signal(sig, _stop)
@@ -53,8 +59,8 @@ def open_stdio(stdin_fd: int = 0) -> Opening:
 def claim_stdout() -> int:
     """Keep the real stdout for the protocol; send anything else printed (by us or
     a library) to stderr. Returns the protocol's file descriptor."""
-    protocol_out = os.dup(sys.stdout.fileno())
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    protocol_out = os.dup(STDOUT)
+    os.dup2(sys.stderr.fileno(), STDOUT)
     sys.stdout = sys.stderr
     return protocol_out
 
