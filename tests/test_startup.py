@@ -243,6 +243,17 @@ def test_a_closed_stdin_or_stdout_is_said_plainly(tmp_path, closed: str):
     assert b"Traceback" not in done.stderr
 
 
+def test_an_editor_gone_before_the_answer_ends_the_daemon_quietly(tmp_path):
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "ollama_chatd", "serve", "--no-store"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+    )
+    daemon.stdout.close()  # nobody will read the answer
+    _, stderr = daemon.communicate(_frame(_request({"processId": None, "capabilities": {}})), timeout=10)
+    assert daemon.returncode == 0
+    assert b"Traceback" not in stderr
+
+
 def _frame(message: dict[str, Any]) -> bytes:
     body = json.dumps(message).encode()
     return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)

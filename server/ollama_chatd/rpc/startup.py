@@ -39,21 +39,27 @@ class Opening:
 
 
 def open_stdio(stdin_fd: int = 0) -> Opening:
-    for fd, name in ((stdin_fd, "stdin"), (STDOUT, "stdout")):
-        try:
-            os.fstat(fd)
-        except OSError:
-            raise SystemExit(f"ollama-chatd serve: {name} is closed; run it with pipes on stdin and stdout, as an editor does") from None
+    _require_open(stdin_fd)
     stdout_fd = claim_stdout()
     for sig in (signal.SIGTERM, signal.SIGINT):  # until the event loop takes them over
         signal.signal(sig, _stop)
     already_read, body = _read_first_frame(stdin_fd)
-    answered_id = None
     request = _parse(body)
-    if (answer := early_answer(request)) is not None:
-        _write_all(stdout_fd, answer)
-        answered_id = request["id"]
-    return Opening(stdout_fd, already_read, answered_id)
+    answer = early_answer(request)
+    if answer is None:
+        return Opening(stdout_fd, already_read, None)
+    _write_all(stdout_fd, answer)
+    return Opening(stdout_fd, already_read, request["id"])
+
+
+def _require_open(stdin_fd: int) -> None:
+    for fd, name in ((stdin_fd, "stdin"), (STDOUT, "stdout")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise SystemExit(
+                f"ollama-chatd serve: {name} is closed; run it with pipes on stdin and stdout, as an editor does"
+            ) from None
 
 
 def claim_stdout() -> int:
@@ -149,3 +155,5 @@ def _write_all(fd: int, data: bytes) -> None:
             view = view[os.write(fd, view):]
         except BlockingIOError:
             continue
+        except BrokenPipeError:
+            return  # the client is gone: the event loop sees it too, and ends the session
