@@ -11,14 +11,14 @@ from typing import Any, Literal
 
 import attrs
 
+# The wire carries the engine's states as they are; protocol/schemas pins them
+# (the end-to-end tests validate every message the daemon sends).
+from ollama_chatd.engine.events import StatusState, ToolCallStatus
 from ollama_chatd.structuring import FieldError
 
 MsgId = int | str
 StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
 ThinkParam = bool | Literal["low", "medium", "high"]
-ToolCallStatus = Literal[
-    "pending", "awaiting_permission", "running", "completed", "failed", "denied", "cancelled"
-]
 Decision = Literal["allow", "allow_always", "deny"]
 
 CHAT_START = "chat/start"
@@ -32,7 +32,6 @@ CHAT_LIST = "chat/list"
 CHAT_HISTORY = "chat/history"
 CHAT_RENAME = "chat/rename"
 CHAT_DELETE = "chat/delete"
-StatusState = Literal["waiting", "streaming", "retrying", "truncated", "no_tools"]
 
 
 def _chat_id(instance: Any, attribute: attrs.Attribute, value: str) -> None:
