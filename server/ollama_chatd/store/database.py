@@ -1,9 +1,9 @@
 """SQLite connections: opening, transactions, retries, and what a failure means.
 
-Two kinds of database share one interface: `FileDatabase` (the user's file, in
-WAL mode: one writer connection used only by the writer thread, and a pool of
-reader connections for worker threads) and `MemoryDatabase` (one connection
-behind a lock, for `--no-store` and for a store that lost its disk).
+Two kinds of database share one interface, both used by the writer thread only:
+`FileDatabase` (the user's file, in WAL mode: a connection that writes and a
+query-only one that reads) and `MemoryDatabase` (one connection, for
+`--no-store` and for a store that lost its disk).
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import random
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -75,13 +73,12 @@ def _classify_by_message(message: str) -> ErrorKind:
     return "other"
 
 
-def connect(target: str, *, uri: bool = False, any_thread: bool = False) -> sqlite3.Connection:
+def connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
     connection = sqlite3.connect(
         target,
         uri=uri,
         timeout=BUSY_TIMEOUT_MS / 1000,
         isolation_level=None,  # transactions are explicit: see `transaction`
-        check_same_thread=not any_thread,
     )
     try:
         # Even setting pragmas can meet SQLITE_BUSY, while another daemon creates the file.
@@ -153,7 +150,7 @@ class Database(Protocol):
         ...
 
     def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `query` in a read transaction (one consistent snapshot), from any thread."""
+        """Run `query` in a read transaction (one consistent snapshot), on the writer thread too."""
         ...
 
     def close(self) -> None: ...
@@ -165,8 +162,7 @@ class FileDatabase:
     def __init__(self, path: Path, writer: sqlite3.Connection):
         self.location: Path | None = path
         self._writer = writer
-        self._idle_readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._closed = False
+        self._reader: sqlite3.Connection | None = None
 
     @classmethod
     def open(cls, path: Path) -> FileDatabase:
@@ -193,59 +189,38 @@ class FileDatabase:
         return run_in_transaction(self._writer, work, write=True)
 
     def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        with self._reader() as connection:
-            return run_in_transaction(connection, query, write=False)
-
-    @contextlib.contextmanager
-    def _reader(self) -> Iterator[sqlite3.Connection]:
-        # One connection per concurrent read; a connection serves one thread at a time.
-        try:
-            connection = self._idle_readers.get_nowait()
-        except queue.Empty:
-            assert self.location is not None
-            connection = connect(str(self.location), any_thread=True)
-            connection.execute("PRAGMA query_only = ON")
-        try:
-            yield connection
-        finally:
-            if self._closed:
-                connection.close()
-            else:
-                self._idle_readers.put(connection)
+        if self._reader is None:
+            self._reader = connect(str(self.location))
+            self._reader.execute("PRAGMA query_only = ON")
+        return run_in_transaction(self._reader, query, write=False)
 
     def close(self) -> None:
-        """Close every connection; call it on the writer thread."""
-        self._closed = True
+        """Close both connections; call it on the writer thread."""
         with contextlib.suppress(sqlite3.Error):
             self._writer.execute("PRAGMA optimize")
         self._writer.close()
-        while True:
-            try:
-                self._idle_readers.get_nowait().close()
-            except queue.Empty:
-                return
+        if self._reader is not None:
+            self._reader.close()
 
 
 class MemoryDatabase:
-    """A private in-memory database: one connection, serialized by a lock."""
+    """A private in-memory database: one connection."""
 
     def __init__(self) -> None:
         self.location: Path | None = None
-        self._connection = connect(":memory:", any_thread=True)
-        self._lock = threading.Lock()
+        self._connection = connect(":memory:")
         schema.migrate(self._connection)
 
     def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock, transaction(self._connection, write=True):
+        with transaction(self._connection, write=True):
             return work(self._connection)
 
     def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock, transaction(self._connection, write=False):
+        with transaction(self._connection, write=False):
             return query(self._connection)
 
     def close(self) -> None:
-        with self._lock:
-            self._connection.close()
+        self._connection.close()
 
 
 FileIdentity = tuple[int, int]

@@ -75,8 +75,7 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="ollama-chatd-store", daemon=True)
         self._stopping = False
         self._retired: list[Database] = []
-        self.database: Database | None = None
-        """Set by the thread once open; readers may use it after any barrier."""
+        self._database: Database | None = None  # opened, used and closed by the thread
         self.degraded = False
 
     def start(self) -> None:
@@ -150,9 +149,9 @@ class Writer:
     def _answer(self, job: _Read) -> None:
         if not job.answer.set_running_or_notify_cancel():
             return  # the reader gave up (its request was cancelled)
-        assert self.database is not None
+        assert self._database is not None
         try:
-            job.answer.set_result(self.database.read(job.query))
+            job.answer.set_result(self._database.read(job.query))
         except Exception as error:
             job.answer.set_exception(error)
 
@@ -163,27 +162,27 @@ class Writer:
         if len(batch) == 1:
             self._apply(batch[0])
             return
-        assert self.database is not None
+        assert self._database is not None
         try:
-            self.database.write(lambda connection: [job.work(connection) for job in batch])
+            self._database.write(lambda connection: [job.work(connection) for job in batch])
         except Exception:  # rolled back as a whole: nothing was applied twice
             for job in batch:
                 self._apply(job)
 
     def _open(self) -> None:
         if self._path is None:
-            self.database = MemoryDatabase()
+            self._database = MemoryDatabase()
             return
         try:
-            self.database = _open_file(self._path, self._report_degraded)
+            self._database = _open_file(self._path, self._report_degraded)
         except Exception as error:  # noqa: BLE001 -- whatever the disk does, the daemon goes on in memory
-            self.database = MemoryDatabase()
+            self._database = MemoryDatabase()
             self._degrade(error)
 
     def _apply(self, job: _Write) -> None:
-        assert self.database is not None
+        assert self._database is not None
         try:
-            self.database.write(job.work)
+            self._database.write(job.work)
             return
         except Exception as error:
             if self.degraded or classify(error) == "other":
@@ -191,21 +190,21 @@ class Writer:
                 return
             self._switch_to_memory(error)
         try:
-            self.database.write(job.work)
+            self._database.write(job.work)
         except Exception:
             logger.exception("could not save the %s", job.what)
 
     def _switch_to_memory(self, error: Exception) -> None:
         """Go on in memory, with this workspace's chats so far, so the running chats lose nothing."""
-        assert self.database is not None
-        disk, memory = self.database, MemoryDatabase()
+        assert self._database is not None
+        disk, memory = self._database, MemoryDatabase()
         try:
             rows = disk.read(functools.partial(reads.workspace_rows, workspace=self._workspace))
             memory.write(functools.partial(reads.insert_rows, rows=rows))
         except Exception:
             logger.warning("could not carry this workspace's chats into memory", exc_info=True)
         self._retired.append(disk)
-        self.database = memory
+        self._database = memory
         self._degrade(error)
 
     def _degrade(self, error: Exception) -> None:
@@ -219,7 +218,7 @@ class Writer:
         self._report_degraded(message)
 
     def _close(self) -> None:
-        for database in (*self._retired, self.database):
+        for database in (*self._retired, self._database):
             try:
                 if database is not None:
                     database.close()
