@@ -47,7 +47,7 @@ class InitializeParams:
     `"processId": "1"` for process 1, and `"rootUri": 5` for the URI "5".
 
     `capabilities` stays raw: what pygls cannot read of it is ignored (see
-    `capabilities_for_pygls`), since the daemon reads only two of its fields.
+    `capabilities_used`), since the daemon reads only two of its fields.
     """
 
     capabilities: dict[str, Any]
@@ -104,25 +104,28 @@ def offered_encodings(capabilities: Mapping[str, Any]) -> list[str]:
     return [kind for kind in offered if isinstance(kind, str)] if isinstance(offered, list) else []
 
 
-def capabilities_for_pygls(capabilities: dict[str, Any], *, complete: bool) -> dict[str, Any]:
-    """The client's capabilities as pygls should read them.
+def capabilities_for_pygls(capabilities: dict[str, Any]) -> dict[str, Any]:
+    """The client's capabilities with the offered encodings reduced to strings, so
+    that pygls picks the one `position_encoding` picks."""
+    general = capabilities.get("general")
+    if not isinstance(general, dict):
+        return capabilities
+    others = {name: value for name, value in general.items() if name != "positionEncodings"}
+    return {**capabilities, "general": {**others, **_encodings(capabilities)}}
 
-    The offered encodings are reduced to strings, so pygls picks the one
-    `position_encoding` picks. When pygls cannot read the rest (`complete=False`
-    after it refused), only what the daemon uses is kept: the encodings and
-    `workspace.applyEdit`; an editor with an odd capability still gets a session.
-    """
-    offered = offered_encodings(capabilities)
-    encodings = {"positionEncodings": offered} if offered else {}
-    if complete:
-        general = capabilities.get("general")
-        if not isinstance(general, dict):
-            return capabilities
-        others = {name: value for name, value in general.items() if name != "positionEncodings"}
-        return {**capabilities, "general": {**others, **encodings}}
+
+def capabilities_used(capabilities: dict[str, Any]) -> dict[str, Any]:
+    """Only what the daemon reads (the encodings and `workspace.applyEdit`): for
+    pygls when it cannot read the rest, so an editor with an odd capability still
+    gets a session."""
     workspace = capabilities.get("workspace")
     apply_edit = isinstance(workspace, dict) and workspace.get("applyEdit") is True
-    return {"general": encodings, "workspace": {"applyEdit": apply_edit}}
+    return {"general": _encodings(capabilities), "workspace": {"applyEdit": apply_edit}}
+
+
+def _encodings(capabilities: dict[str, Any]) -> dict[str, Any]:
+    offered = offered_encodings(capabilities)
+    return {"positionEncodings": offered} if offered else {}
 
 
 def result(encoding: str) -> dict[str, Any]:

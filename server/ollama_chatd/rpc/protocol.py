@@ -108,12 +108,12 @@ class ChatProtocol(LanguageServerProtocol):
         except initialize.ParamsError as error:
             raise invalid_params(str(error), error.field) from None
         try:
-            return self._with_capabilities(data, initialize.capabilities_for_pygls(capabilities, complete=True))
+            return self._with_capabilities(data, initialize.capabilities_for_pygls(capabilities))
         except cattrs.BaseValidationError as error:
             _, problem = describe_structure_error(error, root="params")
             logger.warning("initialize: ignoring the client's capabilities but positionEncodings and applyEdit: %s", problem)
         try:
-            return self._with_capabilities(data, initialize.capabilities_for_pygls(capabilities, complete=False))
+            return self._with_capabilities(data, initialize.capabilities_used(capabilities))
         except cattrs.BaseValidationError as error:
             raise _describe(lsp.INITIALIZE, error) from None
 
