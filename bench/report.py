@@ -186,15 +186,10 @@ def plot(r: dict[str, Any], path: Path) -> None:
     ax = axes[1][0]
     ft = r.get("first_token")
     if ft:
-        vals = [ft[relay]["overhead_over_upstream_ms"] for relay in RELAYS]
-        ax.bar(range(3), vals, 0.6, color=[colors[k] for k in RELAYS])
-        for i, v in enumerate(vals):
-            ax.text(i, v, f"+{v:.2f} ms", ha="center", va="bottom", fontsize=8)
-        ax.axhline(TARGET_FIRST_TOKEN_MS, color="red", ls="--", lw=1, label=f"target {TARGET_FIRST_TOKEN_MS:g} ms")
-        ax.set_xticks(range(3), [LABEL[k] for k in RELAYS], fontsize=8)
+        _relay_bars(ax, colors, [ft[relay]["overhead_over_upstream_ms"] for relay in RELAYS], "+{:.2f} ms",
+                    TARGET_FIRST_TOKEN_MS, f"target {TARGET_FIRST_TOKEN_MS:g} ms")
         ax.set_ylabel("ms over the upstream's own (median)")
         ax.set_title(f"First token over upstream (upstream itself {ft['direct']['first_token_ms']['median']:.2f} ms)")
-        ax.legend(fontsize=8)
 
     # (e) spawn to initialize
     ax = axes[1][1]
@@ -217,19 +212,24 @@ def plot(r: dict[str, Any], path: Path) -> None:
     # (f) RSS
     ax = axes[1][2]
     if tp:
-        vals = [tp["one_chat"][relay]["rss_kib"] / 1024 for relay in RELAYS]
-        ax.bar(range(3), vals, 0.6, color=[colors[k] for k in RELAYS])
-        for i, v in enumerate(vals):
-            ax.text(i, v, f"{v:.1f} MiB", ha="center", va="bottom", fontsize=8)
-        ax.axhline(TARGET_RSS_MIB, color="red", ls="--", lw=1, label=f"target {TARGET_RSS_MIB:g} MiB")
-        ax.set_xticks(range(3), [LABEL[k] for k in RELAYS], fontsize=8)
+        _relay_bars(ax, colors, [tp["one_chat"][relay]["rss_kib"] / 1024 for relay in RELAYS], "{:.1f} MiB",
+                    TARGET_RSS_MIB, f"target {TARGET_RSS_MIB:g} MiB")
         ax.set_ylabel("VmRSS, MiB (median)")
         ax.set_title(f"RSS after a {tp['tokens']:,}-token session")
-        ax.legend(fontsize=8)
 
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _relay_bars(ax: Any, colors: dict[str, str], values: list[float], text: str, target: float, target_label: str) -> None:
+    """One labelled bar per relay, against the target's line."""
+    ax.bar(range(len(RELAYS)), values, 0.6, color=[colors[k] for k in RELAYS])
+    for i, v in enumerate(values):
+        ax.text(i, v, text.format(v), ha="center", va="bottom", fontsize=8)
+    ax.axhline(target, color="red", ls="--", lw=1, label=target_label)
+    ax.set_xticks(range(len(RELAYS)), [LABEL[k] for k in RELAYS], fontsize=8)
+    ax.legend(fontsize=8)
 
 
 # ----------------------------------------------------------------------------- markdown
