@@ -18,6 +18,16 @@ class FieldError(ValueError):
         self.field = field
 
 
+def is_integer(value: Any) -> bool:
+    """An integer, and not a boolean (which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_message_id(value: Any) -> bool:
+    """A JSON-RPC id (or LSP progress token): an integer or a string."""
+    return isinstance(value, str) or is_integer(value)
+
+
 def register_strict_scalars(converter: cattrs.Converter) -> None:
     """Refuse `5` where a string is expected (cattrs would quietly turn it into "5")."""
     for kind in (str, int, float, bool):

@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 
 from ollama_chatd import llm
+from ollama_chatd.structuring import is_integer
 
 # Code and prose average about 3.5-4 characters per token; 3 errs on the safe side.
 CHARS_PER_TOKEN = 3
@@ -22,7 +23,7 @@ MAX_ANSWER_RESERVE = 2048
 def context_size(info: llm.ModelInfo, options: dict | None, max_context: int) -> int:
     """The chat's num_ctx: asked for explicitly, else the model's, capped by `max_context`."""
     asked = (options or {}).get("num_ctx")
-    if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0:
+    if is_integer(asked) and asked > 0:
         return asked
     trained = info.context_length if info.context_length and info.context_length > 0 else max_context
     return min(trained, max_context)

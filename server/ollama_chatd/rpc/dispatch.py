@@ -19,6 +19,7 @@ from ollama_chatd.rpc import messages
 from ollama_chatd.rpc.framing import frame_json
 from ollama_chatd.rpc.outbox import Outbox
 from ollama_chatd.rpc.protocol import ChatProtocol
+from ollama_chatd.structuring import is_message_id
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def check_envelope(raw: Any) -> Rejection | None:
     if not isinstance(raw, dict):
         return Rejection(INVALID_REQUEST, "a message must be a JSON object", None, True)
     is_request = "id" in raw and "method" in raw
-    answer_to = raw.get("id") if _is_valid_id(raw.get("id")) else None
+    answer_to = raw.get("id") if is_message_id(raw.get("id")) else None
     if "id" in raw and answer_to is None:
         return Rejection(INVALID_REQUEST, "`id` must be an integer or a string", None, is_request)
     if raw.get("jsonrpc") != "2.0":
@@ -64,10 +65,6 @@ def check_envelope(raw: Any) -> Rejection | None:
     return None
 
 
-def _is_valid_id(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
-
-
 # Methods that only exist as notifications: sent with an id, nobody would answer them.
 _NOTIFICATIONS = frozenset(
     {method for method, (message_type, *_) in lsp.METHOD_TO_TYPES.items() if message_type.__name__.endswith("Notification")}
@@ -81,7 +78,7 @@ def check_method(raw: dict[str, Any]) -> Rejection | None:
     if "id" in raw and method is not None and (method in _NOTIFICATIONS or method.startswith("$/")):
         return Rejection(METHOD_NOT_FOUND, f"{method} is a notification: send it without an id", raw["id"], True)
     params = raw.get("params")
-    if method == lsp.CANCEL_REQUEST and not (isinstance(params, dict) and _is_valid_id(params.get("id"))):
+    if method == lsp.CANCEL_REQUEST and not (isinstance(params, dict) and is_message_id(params.get("id"))):
         return Rejection(INVALID_PARAMS, "$/cancelRequest needs the integer or string id of a request", None, False)
     return None
 

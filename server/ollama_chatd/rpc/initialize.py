@@ -20,6 +20,8 @@ from ollama_chatd.structuring import (
     FieldError,
     camel_case_structure,
     describe_structure_error,
+    is_integer,
+    is_message_id,
     register_strict_scalars,
 )
 
@@ -156,7 +158,7 @@ def _capabilities(value: Any, _: type) -> dict[str, Any]:
 
 
 def _process_id(value: Any, _: type) -> int | None:
-    if value is None or _is_integer(value):
+    if value is None or is_integer(value):
         return value
     raise FieldError("processId", f"must be the editor's process id (an integer) or null, got {value!r}")
 
@@ -168,13 +170,9 @@ def _trace(value: Any, _: type) -> str | None:
 
 
 def _work_done_token(value: Any, _: type) -> int | str | None:
-    if value is None or isinstance(value, str) or _is_integer(value):
+    if value is None or is_message_id(value):
         return value
     raise FieldError("workDoneToken", f"must be an integer or a string, got {value!r}")
-
-
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 _FIELD_HOOKS = {

@@ -27,6 +27,7 @@ from ollama_chatd.structuring import (
     FieldError,
     camel_case_structure,
     describe_structure_error,
+    is_message_id,
     register_strict_scalars,
 )
 
@@ -63,7 +64,7 @@ def _chat_classes() -> set[type]:
 
 
 def _structure_id(value: Any, _: type) -> messages.MsgId:
-    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+    if is_message_id(value):
         return value
     raise TypeError(f"id must be an integer or a string, got {value!r}")
 

@@ -25,6 +25,7 @@ import attrs
 
 from ollama_chatd.rpc import initialize
 from ollama_chatd.rpc.framing import HEADERS_END, MAX_HEADER_LINE, content_length, frame_json
+from ollama_chatd.structuring import is_message_id
 
 STDOUT = 1
 FIRST_FRAME_LIMIT = 1024 * 1024  # an `initialize` is a few KiB; past this, the general path reads it
@@ -130,7 +131,7 @@ def early_answer(message: Any) -> bytes | None:
         isinstance(message, dict)
         and message.get("jsonrpc") == "2.0"
         and message.get("method") == "initialize"
-        and _is_request_id(message.get("id"))
+        and is_message_id(message.get("id"))
     ):
         return None
     try:
@@ -141,10 +142,6 @@ def early_answer(message: Any) -> bytes | None:
         return None
     result = initialize.result(initialize.position_encoding(params.capabilities))
     return frame_json({"jsonrpc": "2.0", "id": message["id"], "result": result})
-
-
-def _is_request_id(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _write_all(fd: int, data: bytes) -> None:
