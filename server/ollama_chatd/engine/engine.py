@@ -18,7 +18,7 @@ import attrs
 from ollama_chatd import llm
 from ollama_chatd.engine.context import context_size
 from ollama_chatd.engine.conversation import Conversation, Conversations, Journal
-from ollama_chatd.engine.events import EventSink
+from ollama_chatd.events import EventSink
 from ollama_chatd.engine.models import ModelCatalog
 from ollama_chatd.engine.turn import (
     BUSY_RETRY_DELAYS,

@@ -14,11 +14,10 @@ import attrs
 from ollama_chatd import llm
 from ollama_chatd.engine.context import answer_reserve, estimate_tokens, fit_window
 from ollama_chatd.engine.conversation import Conversation, Journal
-from ollama_chatd.engine.events import EventSink, StatusChange, TextDelta
+from ollama_chatd.events import EventSink, StatusChange, StopReason, TextDelta
 
 logger = logging.getLogger(__name__)
 
-StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
 BUSY_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each retry of a 503 (server busy)
 CHECKPOINT_SECONDS = 1.0
 

@@ -1,0 +1,81 @@
+"""The composition root: the one place that builds the daemon's parts from its settings.
+
+    front-ends (rpc/, acp/)  ->  app.py  ->  engine/, tools/, store/  ->  llm.py  <-  ollama/, openai/
+
+A front-end turns its client's options into `Settings` and calls `open_workspace`
+with what only it knows: the workspace (its folders, seen through the editor's
+unsaved buffers), how to ask the user (`approver`) and how an allowed change
+lands (`applier`). It gets back the engine and the store to speak to, and
+releases them with `aclose()`. The model server is chosen in `backends.py`; the
+command line's `models` and `doctor` use `build_backend` alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+
+from ollama_chatd import llm
+from ollama_chatd.backends import build_backend
+from ollama_chatd.config import ServeOptions, Settings
+from ollama_chatd.engine.engine import ChatEngine
+from ollama_chatd.store import ChatStore, default_state_dir
+from ollama_chatd.tools.runner import Approver, EditApplier, WorkspaceTools
+from ollama_chatd.tools.workspace import Workspace
+
+__all__ = ["Parts", "build_backend", "open_workspace", "store_location"]
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Parts:
+    """What a front-end speaks to for one workspace."""
+
+    settings: Settings
+    workspace: Workspace
+    backend: llm.ChatBackend
+    store: ChatStore
+    engine: ChatEngine
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+        await self.store.close()
+
+
+def open_workspace(
+    settings: Settings,
+    serve: ServeOptions,
+    workspace: Workspace,
+    *,
+    approver: Approver,
+    applier: EditApplier,
+    on_degraded: Callable[[str], None],
+) -> Parts:
+    """Build the backend, the store, the tools and the engine for `workspace`.
+
+    `on_degraded` hears of store problems the user should know (chats kept in
+    memory only, say). Raises OptionError naming a setting that cannot be used.
+    """
+    backend = build_backend(settings)
+    store = ChatStore.open(store_location(serve, settings), str(workspace.folders[0].path), on_degraded=on_degraded)
+    tools = WorkspaceTools(workspace, approver, applier, auto_approve=settings.auto_approve)
+    engine = ChatEngine(
+        backend,
+        store,
+        default_model=settings.default_model,
+        tools=tools,
+        max_tool_rounds=settings.max_tool_rounds,
+        max_context=settings.max_context,
+    )
+    return Parts(settings, workspace, backend, store, engine)
+
+
+def store_location(serve: ServeOptions, settings: Settings) -> Path | None:
+    """The state directory (None: keep chats in memory). The command line wins."""
+    if serve.in_memory:
+        return None
+    return serve.state_dir or (Path(settings.state_dir).expanduser() if settings.state_dir else default_state_dir())
