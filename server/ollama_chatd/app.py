@@ -22,6 +22,7 @@ from ollama_chatd import llm
 from ollama_chatd.backends import build_backend
 from ollama_chatd.config import ServeOptions, Settings
 from ollama_chatd.engine.engine import ChatEngine
+from ollama_chatd.engine.model_call import ModelCalls
 from ollama_chatd.store import ChatStore, default_state_dir
 from ollama_chatd.tools.runner import Approver, EditApplier, WorkspaceTools
 from ollama_chatd.tools.workspace import Workspace
@@ -40,6 +41,7 @@ class Parts:
     backend: llm.ChatBackend
     store: ChatStore
     engine: ChatEngine
+    model_calls: ModelCalls  # stateless calls to the model, beside the chats
 
     async def aclose(self) -> None:
         await self.backend.aclose()
@@ -55,7 +57,7 @@ def open_workspace(
     applier: EditApplier,
     on_degraded: Callable[[str], None],
 ) -> Parts:
-    """Build the backend, the store, the tools and the engine for `workspace`.
+    """Build the backend, the store, the tools, the engine and the model calls for `workspace`.
 
     `on_degraded` hears of store problems the user should know (chats kept in
     memory only, say). Raises OptionError naming a setting that cannot be used.
@@ -71,7 +73,8 @@ def open_workspace(
         max_tool_rounds=settings.max_tool_rounds,
         max_context=settings.max_context,
     )
-    return Parts(settings, workspace, backend, store, engine)
+    model_calls = ModelCalls(backend, engine.models, max_context=settings.max_context)
+    return Parts(settings, workspace, backend, store, engine, model_calls)
 
 
 def store_location(serve: ServeOptions, settings: Settings) -> Path | None:

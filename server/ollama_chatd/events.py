@@ -36,6 +36,7 @@ class ToolCallUpdate:
 
 
 StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
+CallStopReason = Literal["end_turn", "max_tokens", "tool_calls", "cancelled"]  # a stateless model call's
 Decision = Literal["allow", "allow_always", "deny"]  # the user's answer to a change
 
 StatusState = Literal["waiting", "streaming", "retrying", "truncated", "no_tools"]
