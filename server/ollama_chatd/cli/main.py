@@ -32,6 +32,16 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_MESSAGE_BYTES,
         help="refuse incoming messages larger than this (default %(default)s)",
     )
+    # The flags language clients add (vscode-languageclient, and others copying it):
+    # stdio is the only transport, and the client's process is watched like initialize's processId.
+    serve.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default and only transport)")
+    serve.add_argument(
+        "--clientProcessId",
+        dest="client_process_id",
+        type=int,
+        metavar="PID",
+        help="exit when this process ends, as for initialize's processId",
+    )
     add_store_options(serve)
     serve.set_defaults(run=_serve)
 
@@ -84,7 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
     # The rest of the daemon is loaded once the editor has its `initialize` answer.
     from ollama_chatd.rpc.stdio import serve
 
-    options = ServeOptions(args.state_dir, args.no_store, args.log_level, args.log_file)
+    options = ServeOptions(args.state_dir, args.no_store, args.log_level, args.log_file, args.client_process_id)
     return serve(opening, args.max_message_bytes, options)
 
 
