@@ -7,7 +7,8 @@ with what only it knows: the workspace (its folders, seen through the editor's
 unsaved buffers), how to ask the user (`approver`) and how an allowed change
 lands (`applier`). It gets back the engine and the store to speak to, and
 releases them with `aclose()`. The model server is chosen in `backends.py`; the
-command line's `models` and `doctor` use `build_backend` alone.
+command line's `models` and `doctor` use `build_backend` alone, and the ACP
+front-end, which serves several workspaces at once, `build_backend` and `build_engine`.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ import attrs
 from ollama_chatd import llm
 from ollama_chatd.backends import build_backend
 from ollama_chatd.config import ServeOptions, Settings
-from ollama_chatd.engine.engine import ChatEngine
+from ollama_chatd.engine.engine import ChatEngine, ToolRunner
 from ollama_chatd.engine.model_call import ModelCalls
 from ollama_chatd.store import ChatStore, default_state_dir
 from ollama_chatd.tools.runner import Approver, EditApplier, WorkspaceTools
 from ollama_chatd.tools.workspace import Workspace
 
-__all__ = ["Parts", "build_backend", "open_workspace", "store_location"]
+__all__ = ["Parts", "build_backend", "build_engine", "open_workspace", "store_location"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,15 @@ def open_workspace(
     backend = build_backend(settings)
     store = ChatStore.open(store_location(serve, settings), str(workspace.folders[0].path), on_degraded=on_degraded)
     tools = WorkspaceTools(workspace, approver, applier, auto_approve=settings.auto_approve)
-    engine = ChatEngine(
+    engine = build_engine(settings, backend, store, tools)
+    model_calls = ModelCalls(backend, engine.models, max_context=settings.max_context)
+    return Parts(settings, workspace, backend, store, engine, model_calls)
+
+
+def build_engine(settings: Settings, backend: llm.ChatBackend, store: ChatStore, tools: ToolRunner) -> ChatEngine:
+    """The engine of one store's chats; a front-end serving several workspaces at
+    once (acp/) shares one backend between them and brings its own `ToolRunner`."""
+    return ChatEngine(
         backend,
         store,
         default_model=settings.default_model,
@@ -73,8 +82,6 @@ def open_workspace(
         max_tool_rounds=settings.max_tool_rounds,
         max_context=settings.max_context,
     )
-    model_calls = ModelCalls(backend, engine.models, max_context=settings.max_context)
-    return Parts(settings, workspace, backend, store, engine, model_calls)
 
 
 def store_location(serve: ServeOptions, settings: Settings) -> Path | None:

@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     add_store_options(serve)
     serve.set_defaults(run=_serve)
 
+    acp = commands.add_parser("acp", help="speak the Agent Client Protocol on stdin/stdout (Zed, Neovim, Emacs...)")
+    acp.add_argument("--model", "-m", help="the default model of new sessions (default: $OLLAMA_CHATD_MODEL)")
+    acp.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
+    acp.add_argument("--log-file", help="write the log here instead of stderr")
+    add_store_options(acp)
+    acp.set_defaults(run=_acp)
+
     chat = commands.add_parser("chat", help="ask a question from the terminal")
     chat.add_argument("prompt", nargs="+", help="what to ask")
     chat.add_argument("--model", "-m", help="Ollama model (default: $OLLAMA_CHATD_MODEL)")
@@ -97,6 +104,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     options = ServeOptions(args.state_dir, args.no_store, args.log_level, args.log_file, args.client_process_id)
     return serve(opening, args.max_message_bytes, options, open_workspace)
+
+
+def _acp(args: argparse.Namespace) -> int:
+    from ollama_chatd import logs
+
+    logs.configure(args.log_level, args.log_file)
+    from ollama_chatd.acp.main import run  # the ACP SDK is loaded by this command only
+
+    return run(args)
 
 
 def _history(args: argparse.Namespace) -> int:

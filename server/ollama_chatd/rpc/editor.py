@@ -98,16 +98,28 @@ class EditorApplier:
         if not self._editor.applies_edits():
             await asyncio.to_thread(apply_to_disk, self._workspace, edit)
             return
-        params = lsp.ApplyWorkspaceEditParams(edit=self._workspace_edit(edit), label=f"ollama: {edit.display_path}")
+        on_disk = await asyncio.to_thread(_text_now, self._workspace, edit.path)
+        # From here to the send, no await: no didChange can slip in between the check
+        # that the text is still the one the diff was computed on and its version.
+        document = self._editor.open_document(edit.path)
+        if (on_disk if document is None else document.source) != edit.old_text:
+            raise ToolError(
+                f"{edit.display_path} changed after the change was proposed (typed in the editor "
+                "while the user was asked, or changed on disk); the change was not made. "
+                "Read it again and redo the change"
+            )
+        version = None if document is None else document.version
+        params = lsp.ApplyWorkspaceEditParams(
+            edit=self._workspace_edit(edit, version), label=f"ollama: {edit.display_path}"
+        )
         result = await self._editor.request(lsp.WORKSPACE_APPLY_EDIT, params)
         if not result.applied:
             reason = result.failure_reason or "no reason given"
             raise ToolError(f"the editor did not apply the change to {edit.display_path}: {reason}")
 
-    def _workspace_edit(self, edit: ProposedEdit) -> lsp.WorkspaceEdit:
+    def _workspace_edit(self, edit: ProposedEdit, version: int | None) -> lsp.WorkspaceEdit:
+        """The edit, for the document `version` its ranges belong to (None: not open)."""
         uri = edit.path.as_uri()
-        document = self._editor.open_document(edit.path)
-        version = None if document is None else document.version
         change = lsp.TextDocumentEdit(
             text_document=lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
             edits=[text_edit(edit.old_text or "", edit.new_text, self._editor.position_encoding())],
@@ -116,6 +128,11 @@ class EditorApplier:
             return lsp.WorkspaceEdit(document_changes=[change])
         create = lsp.CreateFile(uri=uri, options=lsp.CreateFileOptions(overwrite=False, ignore_if_exists=True))
         return lsp.WorkspaceEdit(document_changes=[create, change])
+
+
+def _text_now(workspace: Workspace, path: Path) -> str | None:
+    """The file's text now (None: it does not exist), to compare with what the edit replaces."""
+    return workspace.read_text(path) if os.path.lexists(path) else None
 
 
 def text_edit(old: str, new: str, encoding: str = lsp.PositionEncodingKind.Utf16) -> lsp.TextEdit:

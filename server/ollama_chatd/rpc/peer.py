@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
+from pygls.workspace import TextDocument
 from pygls.workspace import Workspace as LspWorkspace
 
 from ollama_chatd.rpc.outbox import Outbox
@@ -70,7 +71,8 @@ class Editor:
         document = self.open_document(path)
         return None if document is None else document.source
 
-    def open_document(self, path: Path):
+    def open_document(self, path: Path) -> TextDocument | None:
+        """The editor's open buffer of `path`, if any."""
         workspace = self.workspace
         return None if workspace is None else workspace.text_documents.get(unquote(path.as_uri()))
 

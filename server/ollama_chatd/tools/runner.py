@@ -52,7 +52,8 @@ class WorkspaceTools:
         report("pending")
         try:
             tool = _known_tool(call.name)
-            arguments = check_arguments(tool, call.arguments)
+            given = call.arguments if call.unreadable_arguments is None else call.unreadable_arguments
+            arguments = check_arguments(tool, given)
             if not tool.writes:
                 report("running")
                 output = await asyncio.to_thread(tool.run, self._workspace, arguments)
@@ -68,9 +69,7 @@ class WorkspaceTools:
         except ToolError as error:
             report("failed", error=str(error))
             return f"Error: {error}"
-        except asyncio.CancelledError:
-            report("cancelled")
-            raise
+        # Cancelled: the engine `skip`s this call, which reports its one final status.
         summary = _summary(edit)
         report("completed", output=summary)
         return summary
