@@ -32,6 +32,7 @@ CHAT_LIST = "chat/list"
 CHAT_HISTORY = "chat/history"
 CHAT_RENAME = "chat/rename"
 CHAT_DELETE = "chat/delete"
+CHAT_MCP = "chat/mcp"
 
 
 def _chat_id(instance: Any, attribute: attrs.Attribute, value: str) -> None:
@@ -218,6 +219,25 @@ class RequestPermissionResult:
     decision: Decision
 
 
+@attrs.define
+class McpParams:
+    pass
+
+
+@attrs.define
+class McpServerEntry:
+    name: str
+    transport: Literal["stdio", "http"]
+    state: Literal["starting", "ready", "failed"]
+    tools: int
+    reason: str | None = None
+
+
+@attrs.define
+class McpResult:
+    servers: list[McpServerEntry]
+
+
 # Envelopes: no defaults, so `method` and `jsonrpc` are never dropped.
 
 
@@ -270,6 +290,14 @@ class RenameRequest:
 
 
 @attrs.define
+class McpRequest:
+    id: MsgId
+    params: McpParams
+    method: str
+    jsonrpc: str
+
+
+@attrs.define
 class StatusNotification:
     params: StatusParams
     method: str
@@ -308,6 +336,7 @@ MESSAGE_TYPES: dict[str, type] = {
     CHAT_HISTORY: ChatIdRequest,
     CHAT_RENAME: RenameRequest,
     CHAT_DELETE: ChatIdRequest,
+    CHAT_MCP: McpRequest,
     CHAT_REQUEST_PERMISSION: RequestPermissionRequest,
 }
 
