@@ -20,6 +20,7 @@ import pytest
 
 from fake_ollama import FakeOllama, Reply
 from harness import Daemon
+from test_cli import finish, run_cli
 from real_parts import real_part
 
 SETUP = "40-mcp-servers.sh"
@@ -334,3 +335,27 @@ async def test_no_server_process_is_left_after_the_editor_is_killed(spawn_daemon
     finally:
         editor.kill()
         editor.wait()
+
+
+async def test_the_cli_takes_mcp_servers_from_a_file(fake, tmp_path, time_server):
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"time": time_server}}))
+    fake.script(Reply.text([], tool_calls=[call("time__get_current_time", timezone="Asia/Tokyo")]), Reply.text(["It is late."]))
+
+    code, out, err = await finish(await run_cli(fake, "--model", "tiny", "--mcp-config", str(config), "what", "time"))
+
+    assert code == 0, err
+    assert out == "It is late.\n"
+    [result] = tool_results(fake, 1)
+    assert json.loads(result["content"])["timezone"] == "Asia/Tokyo"
+
+
+async def test_the_cli_names_the_problem_in_an_mcp_file(fake, tmp_path):
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"broken": {"command": "x", "args": "not a list"}}}))
+
+    code, _, err = await finish(await run_cli(fake, "--model", "tiny", "--mcp-config", str(config), "hi"))
+
+    assert code == 2
+    assert f"{config}: `mcpServers.broken.args` must be a list of strings" in err
+    assert fake.requests == []

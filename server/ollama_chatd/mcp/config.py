@@ -59,9 +59,10 @@ def parse_mcp_servers(raw: Any, where: str = "mcpServers") -> tuple[ServerConfig
     return tuple(_server(str(name), spec, f"{where}.{name}") for name, spec in raw.items())
 
 
-def read_config_file(path: Path) -> tuple[ServerConfig, ...]:
-    """The servers in a JSON file: `{"mcpServers": {...}}` (as Claude Desktop and
-    Cursor write it) or the `mcpServers` object alone. Raises ValueError."""
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The `mcpServers` object of a JSON file, checked: the file holds
+    `{"mcpServers": {...}}` (as Claude Desktop and Cursor write it) or that object
+    alone. Raises ValueError naming the file and the problem."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
@@ -71,9 +72,10 @@ def read_config_file(path: Path) -> tuple[ServerConfig, ...]:
     if isinstance(data, dict) and "mcpServers" in data:
         data = data["mcpServers"]
     try:
-        return parse_mcp_servers(data)
+        parse_mcp_servers(data)
     except FieldError as error:
         raise ValueError(f"{path}: {error}") from None
+    return data
 
 
 def _server(name: str, spec: Any, where: str) -> ServerConfig:
