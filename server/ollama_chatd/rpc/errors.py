@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 
 from ollama_chatd import llm
 from ollama_chatd.engine.engine import ChatBusy, ImagesNotSupported, NoModelChosen, TurnFailed
@@ -74,6 +74,23 @@ def to_rpc_error(error: Exception) -> JsonRpcException:
         "please report it with the daemon's log (--log-file)",
         "internal_error",
     )
+
+
+def log_server_error(error: Exception, source: object) -> None:
+    """Log what pygls reports: a bug with its traceback, an error answer in one line.
+
+    pygls' own `json_rpc` logger stays muted (it logs every error answer with a
+    traceback); a failure that is not one of ours arrives here instead, either
+    raw or wrapped by pygls in a JsonRpcInternalError that carries its traceback.
+    """
+    where = getattr(source, "__name__", source)
+    if isinstance(error, JsonRpcInternalError):
+        frames = "".join((error.data or {}).get("traceback") or ["(no traceback)\n"])
+        logger.error("internal error (%s): %s\nTraceback (most recent call last):\n%s", where, error.message, frames)
+    elif isinstance(error, JsonRpcException):
+        logger.info("answered with an error: %s", error)  # the client was told
+    else:
+        logger.error("internal error (%s): %s", where, error, exc_info=error)
 
 
 def _backend_error(error: llm.BackendError, partial: llm.Message | None) -> JsonRpcException:

@@ -135,8 +135,10 @@ class Session:
 
     @in_contract_terms
     async def delete(self, chat_id: str) -> messages.DeleteResult:
-        self.engine.forget(chat_id)
         existed = await self.store.exists(chat_id)
+        # No await between these two: a turn started meanwhile makes forget refuse
+        # (chat busy) before the store is told to delete.
+        self.engine.forget(chat_id)
         self.store.delete(chat_id)
         return messages.DeleteResult(deleted=existed)
 
