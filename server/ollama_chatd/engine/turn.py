@@ -29,11 +29,13 @@ class ToolRunner(Protocol):
     def specs(self) -> tuple[llm.ToolSpec, ...]: ...
 
     async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
-        """Return the tool's result for the model (failures too, as readable text)."""
+        """Return the tool's result for the model (failures too, as readable text).
+        Cancelled, it reports nothing more: the caller `skip`s the call."""
         ...
 
     def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
-        """Report a call that will not run (the turn ended first); return its result text."""
+        """Report a call that will not run, or whose run was cancelled (the turn ended
+        first), with its one final status; return its result text."""
         ...
 
 
@@ -330,7 +332,8 @@ class Turn:
                 self._record(_tool_message(call, result))
                 pending.pop(0)
         except asyncio.CancelledError:
-            # Every call the model made gets a result, so the next turn's history is valid.
+            # Every call the model made gets a result, so the next turn's history is valid;
+            # the one that was running included (its run reported no final status).
             for call_id, call in pending:
                 result = tools.skip(chat_id, call_id, call, self._emit, "cancelled by the user")
                 self._record(_tool_message(call, result))

@@ -11,6 +11,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInva
 
 from ollama_chatd import llm
 from ollama_chatd.engine.engine import ChatBusy, ImagesNotSupported, NoModelChosen, TurnFailed
+from ollama_chatd.engine.model_call import CallBusy
 from ollama_chatd.store import InvalidCursor
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ def to_rpc_error(error: Exception) -> JsonRpcException:
         return invalid_params("chat/list: `before` must be the `cursor` of a chat from an earlier chat/list", "before")
     if isinstance(error, ChatBusy):
         return ChatError(CHAT_BUSY, str(error), "chat_busy", chatId=error.chat_id)
+    if isinstance(error, CallBusy):
+        return invalid_params(f"model/chat: {error}", "requestId")
     if isinstance(error, TurnFailed):
         return _backend_error(error.error, error.partial)
     if isinstance(error, llm.BackendError):

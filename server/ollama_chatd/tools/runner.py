@@ -69,9 +69,7 @@ class WorkspaceTools:
         except ToolError as error:
             report("failed", error=str(error))
             return f"Error: {error}"
-        except asyncio.CancelledError:
-            report("cancelled")
-            raise
+        # Cancelled: the engine `skip`s this call, which reports its one final status.
         summary = _summary(edit)
         report("completed", output=summary)
         return summary
