@@ -20,8 +20,8 @@ import pytest
 
 from fake_ollama import FakeOllama, Reply
 from harness import Daemon
-from test_cli import finish, run_cli
 from real_parts import real_part
+from test_cli import finish, run_cli
 
 SETUP = "40-mcp-servers.sh"
 

@@ -8,7 +8,6 @@ each step, output capped, cancellation honoured.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Protocol
 
 from ollama_chatd import llm
@@ -61,18 +60,12 @@ class McpTools:
         except (ServerUnavailable, CallFailed, ToolError) as error:
             report("failed", error=str(error))
             return f"Error: {error}"
-        except asyncio.CancelledError:
-            report("cancelled")
-            raise
+        # Cancelled: the engine `skip`s this call, which reports its one final status.
         if output.is_error:
             report("failed", error=output.text[:PREVIEW_CHARS])
             return f"Error: {output.text}"
         report("completed", output=output.text[:PREVIEW_CHARS])
         return output.text
-
-    def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
-        CallReporter(call_id, call, emit)("cancelled", error=why)
-        return f"Error: {why}"
 
     async def _permitted(
         self, chat_id: str, call_id: str, call: llm.ToolCall, offered: OfferedTool, report: CallReporter
@@ -98,10 +91,8 @@ class CombinedTools:
         return (*self._workspace.specs(), *self._mcp.specs())
 
     async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
-        return await self._runner(call).run(chat_id, call_id, call, emit)
+        runner = self._mcp if self._mcp.owns(call.name) else self._workspace
+        return await runner.run(chat_id, call_id, call, emit)
 
     def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
-        return self._runner(call).skip(chat_id, call_id, call, emit, why)
-
-    def _runner(self, call: llm.ToolCall) -> ToolRunner:
-        return self._mcp if self._mcp.owns(call.name) else self._workspace
+        return self._workspace.skip(chat_id, call_id, call, emit, why)  # the same for every tool

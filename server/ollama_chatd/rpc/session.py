@@ -10,7 +10,6 @@ import logging
 from typing import TYPE_CHECKING
 
 import attrs
-
 from lsprotocol import types as lsp
 
 from ollama_chatd import llm
