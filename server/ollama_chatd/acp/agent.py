@@ -25,7 +25,6 @@ from ollama_chatd.acp.prompt import UnsupportedContent, read_prompt
 from ollama_chatd.acp.replay import replay
 from ollama_chatd.acp.session import Session, TurnReporter
 from ollama_chatd.engine.engine import TurnRequest
-from ollama_chatd.rpc.errors import invalid_params, to_rpc_error
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -49,11 +48,23 @@ def in_acp_terms(handler: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]
         except RequestError:
             raise
         except UnsupportedContent as error:
-            raise _as_acp(invalid_params(str(error), "prompt")) from error
+            raise invalid_params(str(error), "prompt") from error
         except Exception as error:
+            from ollama_chatd.rpc.errors import to_rpc_error
+
             raise _as_acp(to_rpc_error(error)) from error
 
     return answer
+
+
+# rpc/errors.py holds serve's wording; it is imported when an error is answered, not
+# at start-up, because it loads pygls and lsprotocol (0.4 s of CPU) that ACP never needs.
+
+
+def invalid_params(message: str, field: str) -> RequestError:
+    from ollama_chatd.rpc import errors
+
+    return _as_acp(errors.invalid_params(message, field))
 
 
 def _as_acp(error: Any) -> RequestError:

@@ -80,7 +80,8 @@ def _attachment(uri: str, text: str) -> str:
     fence = "```"
     while fence in text:
         fence += "`"
-    return f"{_name(uri)}:\n{fence}\n{text}\n{fence}"
+    body = text if text.endswith("\n") else text + "\n"
+    return f"{_name(uri)}:\n{fence}\n{body}{fence}"
 
 
 def _name(uri: str) -> str:

@@ -19,7 +19,8 @@ from ollama_chatd.engine.events import EventSink, StatusChange, TextDelta
 logger = logging.getLogger(__name__)
 
 StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
-BUSY_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each retry of a 503 (server busy)
+BUSY_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each retry of a 429 or 503 (server busy)
+LONGEST_RETRY_AFTER_S = 30.0  # a server asking for a longer wait gets its error shown instead
 CHECKPOINT_SECONDS = 1.0
 
 
@@ -195,11 +196,10 @@ class Turn:
                     raise
                 if self._drop_refused_feature(failure.error):
                     continue
-                if not _server_busy(failure.error) or busy_retries == len(delays):
+                if busy_retries == len(delays) or (delay := _busy_wait(failure.error, delays[busy_retries])) is None:
                     raise
-                delay = delays[busy_retries]
                 busy_retries += 1
-                self._status("retrying", f"Ollama is busy ({failure.error}); trying again in {delay:g} s")
+                self._status("retrying", f"{failure.error.server_title} is busy ({failure.error}); trying again in {delay:g} s")
                 await asyncio.sleep(delay)
                 continue
             self._usage += reply.usage
@@ -344,8 +344,14 @@ def _without_calls(message: llm.Message) -> llm.Message:
     return attrs.evolve(message, tool_calls=())
 
 
-def _server_busy(error: llm.BackendError) -> bool:
-    return isinstance(error, llm.UpstreamError) and error.status == 503
+def _busy_wait(error: llm.BackendError, backoff: float) -> float | None:
+    """Seconds to wait before asking a busy server again: what it asked for (Retry-After),
+    else `backoff`; None when it is not busy, or asks for longer than a person would wait."""
+    if not isinstance(error, llm.UpstreamError) or not error.server_busy:
+        return None
+    if error.retry_after is None:
+        return backoff
+    return error.retry_after if error.retry_after <= LONGEST_RETRY_AFTER_S else None
 
 
 def _tool_message(call: llm.ToolCall, result: str) -> llm.Message:

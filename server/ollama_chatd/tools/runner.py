@@ -53,7 +53,8 @@ class WorkspaceTools:
         report("pending")
         try:
             tool = _known_tool(call.name)
-            arguments = check_arguments(tool, call.arguments)
+            given = call.arguments if call.unreadable_arguments is None else call.unreadable_arguments
+            arguments = check_arguments(tool, given)
             if not tool.writes:
                 report("running")
                 output = await asyncio.to_thread(tool.run, self._workspace, arguments)
