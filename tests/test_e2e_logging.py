@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+from pygls.exceptions import FeatureNotificationError, JsonRpcInternalError
 
 from fake_ollama import FakeOllama, Reply
 from harness import Daemon, RpcError
+from ollama_chatd.rpc.errors import log_server_error
 
 
 async def test_log_options_from_the_editor(spawn_daemon, fake: FakeOllama, tmp_path: Path):
@@ -42,3 +45,22 @@ async def test_the_daemons_warnings_reach_the_editor_log(daemon: Daemon):
     logged = await daemon.wait_for(lambda: daemon.notifications("window/logMessage"))
     assert logged[0]["type"] == 2
     assert "not valid UTF-8 JSON" in logged[0]["message"]
+
+
+def _failing_handler() -> None:
+    raise KeyError("a bug in a handler")
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["raw", "wrapped by pygls"])
+def test_a_bug_pygls_reports_leaves_its_traceback_in_the_log(caplog, wrapped: bool):
+    """What pygls catches outside our handlers' error map (a notification handler, or
+    a request pygls answers -32603 itself) reaches `report_server_error`, raw or as a
+    JsonRpcInternalError holding the traceback's frames; the log must keep them."""
+    try:
+        _failing_handler()
+    except KeyError as error:
+        reported = JsonRpcInternalError.of(sys.exc_info()) if wrapped else error
+    log_server_error(reported, FeatureNotificationError)
+    assert "Traceback (most recent call last)" in caplog.text
+    assert "_failing_handler" in caplog.text and "a bug in a handler" in caplog.text
+    assert caplog.records[-1].levelname == "ERROR"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -117,6 +118,29 @@ async def test_a_running_chat_cannot_be_deleted(spawn_daemon, fake: FakeOllama, 
     await answer
     history = await daemon.request("chat/history", {"chatId": "c1"})
     assert history["messages"][-1]["status"] == "cancelled"
+
+
+async def test_a_row_the_store_cannot_read_is_an_internal_error_not_a_missing_chat(
+    spawn_daemon, fake: FakeOllama, workspace: Path, tmp_path: Path
+):
+    first = await open_daemon(spawn_daemon, workspace)
+    await first.request("chat/start", {"chatId": "c1", "prompt": "remember 42"})
+    await first.shutdown()
+    with sqlite3.connect(tmp_path / "data" / "ollama-chatd" / "chats.sqlite3") as database:
+        database.execute("UPDATE messages SET tool_calls = '{broken' WHERE role = 'assistant'")
+    log_file = tmp_path / "chatd.log"
+    daemon = await open_daemon(spawn_daemon, workspace, "--log-file", str(log_file))
+
+    for method, params in (("chat/history", {"chatId": "c1"}), ("chat/start", {"chatId": "c1", "prompt": "and?"})):
+        with pytest.raises(RpcError) as raised:
+            await daemon.request(method, params)
+        assert raised.value.code == -32603, method
+        assert "could not read the chat database (JSONDecodeError" in raised.value.message
+        assert raised.value.data == {"kind": "internal_error"}
+    assert len(fake.requests) == 1  # no fresh conversation was started behind the user's back
+    await daemon.shutdown()
+    log = log_file.read_text()
+    assert "Traceback (most recent call last)" in log and "json.decoder.JSONDecodeError" in log
 
 
 async def test_chats_are_scoped_by_workspace(spawn_daemon, fake: FakeOllama, tmp_path: Path):

@@ -563,6 +563,17 @@ async def test_an_overlong_unknown_header_is_skipped(daemon: Daemon):
                                       results={"long-header": NOT_CANCELLED}, sent={"long-header": "chat/cancel"}))
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+async def test_a_header_whose_name_ends_in_content_length_is_another_header(daemon: Daemon, where: str):
+    """`X-Original-Content-Length: 5` used to be read as the length (the pattern was not anchored)."""
+    body = dumps(cancel_request(f"decoy-{where}"))
+    decoy = b"X-Original-Content-Length: 5\r\n"
+    length = b"Content-Length: %d\r\n" % len(body)
+    head = decoy + length if where == "before" else length + decoy
+    await check_case(daemon, Case(f"decoy header {where}", head + b"\r\n" + body,
+                                  results={f"decoy-{where}": NOT_CANCELLED}, sent={f"decoy-{where}": "chat/cancel"}))
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le"])
 async def test_a_body_in_another_encoding_is_a_parse_error(daemon: Daemon, encoding: str):
     """json.loads(bytes) sniffs UTF-16/32; the contract says UTF-8, anything else -32700."""

@@ -191,7 +191,7 @@ async def test_messages_sent_before_the_answer_are_all_handled_once(spawn_daemon
     assert daemon.text("c1") == "Hello"
 
 
-@pytest.mark.parametrize("how", ["byte by byte", "LF-only headers", "after a stray blank line"])
+@pytest.mark.parametrize("how", ["byte by byte", "LF-only headers", "after a stray blank line", "after a decoy header"])
 async def test_an_initialize_sent_oddly_is_answered(spawn_daemon, how: str):
     daemon: Daemon = await spawn_daemon()
     body = json.dumps(_request({"processId": None, "capabilities": {}}, 7)).encode()
@@ -202,6 +202,8 @@ async def test_an_initialize_sent_oddly_is_answered(spawn_daemon, how: str):
             await asyncio.sleep(0.001)
     elif how == "LF-only headers":
         daemon.send_raw(b"Content-Length: %d\n\n%s" % (len(body), body))
+    elif how == "after a decoy header":  # its name ends in Content-Length: not the length
+        daemon.send_raw(b"Content-Length: %d\r\nX-Original-Content-Length: 5\r\n\r\n%s" % (len(body), body))
     else:
         daemon.send_raw(b"\r\n" + _frame(json.loads(body)))
     await daemon.wait_for(lambda: any(m.get("id") == 7 for m in daemon.messages))

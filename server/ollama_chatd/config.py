@@ -45,6 +45,7 @@ class ServeOptions:
     in_memory: bool = False
     log_level: str | None = None
     log_file: str | None = None
+    client_process_id: int | None = None  # --clientProcessId: the editor, watched from the start
 
 
 @attrs.frozen

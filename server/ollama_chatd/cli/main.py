@@ -32,8 +32,25 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_MESSAGE_BYTES,
         help="refuse incoming messages larger than this (default %(default)s)",
     )
+    # The flags language clients add (vscode-languageclient, and others copying it):
+    # stdio is the only transport, and the client's process is watched like initialize's processId.
+    serve.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default and only transport)")
+    serve.add_argument(
+        "--clientProcessId",
+        dest="client_process_id",
+        type=int,
+        metavar="PID",
+        help="exit when this process ends, as for initialize's processId",
+    )
     add_store_options(serve)
     serve.set_defaults(run=_serve)
+
+    acp = commands.add_parser("acp", help="speak the Agent Client Protocol on stdin/stdout (Zed, Neovim, Emacs...)")
+    acp.add_argument("--model", "-m", help="the default model of new sessions (default: $OLLAMA_CHATD_MODEL)")
+    acp.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
+    acp.add_argument("--log-file", help="write the log here instead of stderr")
+    add_store_options(acp)
+    acp.set_defaults(run=_acp)
 
     chat = commands.add_parser("chat", help="ask a question from the terminal")
     chat.add_argument("prompt", nargs="+", help="what to ask")
@@ -84,8 +101,17 @@ def _serve(args: argparse.Namespace) -> int:
     # The rest of the daemon is loaded once the editor has its `initialize` answer.
     from ollama_chatd.rpc.stdio import serve
 
-    options = ServeOptions(args.state_dir, args.no_store, args.log_level, args.log_file)
+    options = ServeOptions(args.state_dir, args.no_store, args.log_level, args.log_file, args.client_process_id)
     return serve(opening, args.max_message_bytes, options)
+
+
+def _acp(args: argparse.Namespace) -> int:
+    from ollama_chatd import logs
+
+    logs.configure(args.log_level, args.log_file)
+    from ollama_chatd.acp.main import run  # the ACP SDK is loaded by this command only
+
+    return run(args)
 
 
 def _history(args: argparse.Namespace) -> int:

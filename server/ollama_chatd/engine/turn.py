@@ -19,7 +19,8 @@ from ollama_chatd.engine.events import EventSink, StatusChange, TextDelta
 logger = logging.getLogger(__name__)
 
 StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
-BUSY_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each retry of a 503 (server busy)
+BUSY_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each retry of a 429 or 503 (server busy)
+LONGEST_RETRY_AFTER_S = 30.0  # a server asking for a longer wait gets its error shown instead
 CHECKPOINT_SECONDS = 1.0
 
 
@@ -29,11 +30,13 @@ class ToolRunner(Protocol):
     def specs(self) -> tuple[llm.ToolSpec, ...]: ...
 
     async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
-        """Return the tool's result for the model (failures too, as readable text)."""
+        """Return the tool's result for the model (failures too, as readable text).
+        Cancelled, it reports nothing more: the caller `skip`s the call."""
         ...
 
     def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
-        """Report a call that will not run (the turn ended first); return its result text."""
+        """Report a call that will not run, or whose run was cancelled (the turn ended
+        first), with its one final status; return its result text."""
         ...
 
 
@@ -193,11 +196,10 @@ class Turn:
                     raise
                 if self._drop_refused_feature(failure.error):
                     continue
-                if not _server_busy(failure.error) or busy_retries == len(delays):
+                if busy_retries == len(delays) or (delay := _busy_wait(failure.error, delays[busy_retries])) is None:
                     raise
-                delay = delays[busy_retries]
                 busy_retries += 1
-                self._status("retrying", f"Ollama is busy ({failure.error}); trying again in {delay:g} s")
+                self._status("retrying", f"{failure.error.server_title} is busy ({failure.error}); trying again in {delay:g} s")
                 await asyncio.sleep(delay)
                 continue
             self._usage += reply.usage
@@ -330,7 +332,8 @@ class Turn:
                 self._record(_tool_message(call, result))
                 pending.pop(0)
         except asyncio.CancelledError:
-            # Every call the model made gets a result, so the next turn's history is valid.
+            # Every call the model made gets a result, so the next turn's history is valid;
+            # the one that was running included (its run reported no final status).
             for call_id, call in pending:
                 result = tools.skip(chat_id, call_id, call, self._emit, "cancelled by the user")
                 self._record(_tool_message(call, result))
@@ -341,8 +344,14 @@ def _without_calls(message: llm.Message) -> llm.Message:
     return attrs.evolve(message, tool_calls=())
 
 
-def _server_busy(error: llm.BackendError) -> bool:
-    return isinstance(error, llm.UpstreamError) and error.status == 503
+def _busy_wait(error: llm.BackendError, backoff: float) -> float | None:
+    """Seconds to wait before asking a busy server again: what it asked for (Retry-After),
+    else `backoff`; None when it is not busy, or asks for longer than a person would wait."""
+    if not isinstance(error, llm.UpstreamError) or not error.server_busy:
+        return None
+    if error.retry_after is None:
+        return backoff
+    return error.retry_after if error.retry_after <= LONGEST_RETRY_AFTER_S else None
 
 
 def _tool_message(call: llm.ToolCall, result: str) -> llm.Message:

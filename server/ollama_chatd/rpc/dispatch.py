@@ -15,7 +15,7 @@ from lsprotocol import types as lsp
 from lsprotocol.types import EXIT
 from pygls.exceptions import JsonRpcException
 
-from ollama_chatd.rpc import messages
+from ollama_chatd.rpc import messages, model_messages
 from ollama_chatd.rpc.framing import frame_json
 from ollama_chatd.rpc.outbox import Outbox
 from ollama_chatd.rpc.protocol import ChatProtocol
@@ -68,7 +68,7 @@ def check_envelope(raw: Any) -> Rejection | None:
 # Methods that only exist as notifications: sent with an id, nobody would answer them.
 _NOTIFICATIONS = frozenset(
     {method for method, (message_type, *_) in lsp.METHOD_TO_TYPES.items() if message_type.__name__.endswith("Notification")}
-    | {messages.CHAT_TOKEN, messages.CHAT_STATUS, messages.CHAT_TOOL_CALL}
+    | {messages.CHAT_TOKEN, messages.CHAT_STATUS, messages.CHAT_TOOL_CALL, model_messages.MODEL_TOKEN}
 )
 
 

@@ -7,10 +7,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 
 from ollama_chatd import llm
 from ollama_chatd.engine.engine import ChatBusy, ImagesNotSupported, NoModelChosen, TurnFailed
+from ollama_chatd.engine.model_call import CallBusy
 from ollama_chatd.store import InvalidCursor
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ def to_rpc_error(error: Exception) -> JsonRpcException:
         return invalid_params("chat/list: `before` must be the `cursor` of a chat from an earlier chat/list", "before")
     if isinstance(error, ChatBusy):
         return ChatError(CHAT_BUSY, str(error), "chat_busy", chatId=error.chat_id)
+    if isinstance(error, CallBusy):
+        return invalid_params(f"model/chat: {error}", "requestId")
     if isinstance(error, TurnFailed):
         return _backend_error(error.error, error.partial)
     if isinstance(error, llm.BackendError):
@@ -76,33 +79,64 @@ def to_rpc_error(error: Exception) -> JsonRpcException:
     )
 
 
+def log_server_error(error: Exception, source: object) -> None:
+    """Log what pygls reports: a bug with its traceback, an error answer in one line.
+
+    pygls' own `json_rpc` logger stays muted (it logs every error answer with a
+    traceback); a failure that is not one of ours arrives here instead, either
+    raw or wrapped by pygls in a JsonRpcInternalError that carries its traceback.
+    """
+    where = getattr(source, "__name__", source)
+    if isinstance(error, JsonRpcInternalError):
+        frames = "".join((error.data or {}).get("traceback") or ["(no traceback)\n"])
+        logger.error("internal error (%s): %s\nTraceback (most recent call last):\n%s", where, error.message, frames)
+    elif isinstance(error, JsonRpcException):
+        logger.info("answered with an error: %s", error)  # the client was told
+    else:
+        logger.error("internal error (%s): %s", where, error, exc_info=error)
+
+
 def _backend_error(error: llm.BackendError, partial: llm.Message | None) -> JsonRpcException:
     if isinstance(error, llm.BackendUnreachable):
         return ChatError(OLLAMA_UNREACHABLE, _unreachable(error), "ollama_unreachable", address=error.address)
     if isinstance(error, llm.ModelNotFound):
-        return ChatError(
-            MODEL_NOT_FOUND,
-            f"Model '{error.model}' is not installed in Ollama. Download it with "
-            f"`ollama pull {error.model}`, or choose another (`ollama list`).",
-            "model_not_found",
-            model=error.model,
-        )
+        return ChatError(MODEL_NOT_FOUND, _model_not_found(error), "model_not_found", model=error.model)
     details: dict[str, Any] = {"status": getattr(error, "status", None)}
     if partial is not None:
         details["partial"] = _partial(partial)
-    return ChatError(UPSTREAM_ERROR, f"Ollama reported an error: {error}", "upstream_error", **details)
+    return ChatError(UPSTREAM_ERROR, f"{error.server_title} reported an error: {error}", "upstream_error", **details)
 
 
 def _unreachable(error: llm.BackendUnreachable) -> str:
     if "CERTIFICATE" in error.reason.upper():
         return (
-            f"Cannot reach Ollama at {error.address}: its certificate is not trusted ({error.reason}). "
+            f"Cannot reach {error.server} at {error.address}: its certificate is not trusted ({error.reason}). "
             "If it comes from a private CA, point the `caBundle` initialization option at that CA's PEM file."
         )
+    if _is_ollama(error):
+        return (
+            f"Cannot reach Ollama at {error.address} ({error.reason}). Start it with `ollama serve`, or point "
+            "the daemon at it with the OLLAMA_HOST environment variable or the `ollamaHost` initialization option."
+        )
     return (
-        f"Cannot reach Ollama at {error.address} ({error.reason}). Start it with `ollama serve`, or point "
-        "the daemon at it with the OLLAMA_HOST environment variable or the `ollamaHost` initialization option."
+        f"Cannot reach {error.server} at {error.address} ({error.reason}). Start it, or point the daemon at it "
+        "with the OPENAI_BASE_URL environment variable or the `baseUrl` initialization option."
     )
+
+
+def _model_not_found(error: llm.ModelNotFound) -> str:
+    if _is_ollama(error):
+        return (
+            f"Model '{error.model}' is not installed in Ollama. Download it with "
+            f"`ollama pull {error.model}`, or choose another (`ollama list`)."
+        )
+    return str(error)  # the backend's own sentence, naming the models it serves
+
+
+def _is_ollama(error: llm.BackendError) -> bool:
+    # Ollama's fixes name its own commands and options; any other server gets the
+    # words of the OpenAI-compatible backend, the only other one there is.
+    return error.server == llm.BackendError.server
 
 
 def _partial(message: llm.Message) -> dict[str, str]:

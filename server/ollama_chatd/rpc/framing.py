@@ -14,7 +14,8 @@ import attrs
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MAX_HEADER_LINE = 8 * 1024
 HEADERS_END = b"\r\n\r\n"
-_CONTENT_LENGTH = re.compile(rb"content-length[ \t]*:[ \t]*(\S*)[ \t]*$", re.IGNORECASE)
+# After a broken frame, its body runs on into the next header line.
+_TRAILING_CONTENT_LENGTH = re.compile(rb"content-length[ \t]*:[ \t]*\S*[ \t]*$", re.IGNORECASE)
 
 dumps = json.JSONEncoder(ensure_ascii=True, check_circular=False).encode
 
@@ -35,11 +36,20 @@ def frame_json(message: object) -> bytes:
     return frame(dumps(message).encode())
 
 
-def content_length(header_line: bytes) -> int | BadFrame | None:
-    """The length a header line declares; None when it is another header."""
-    match = _CONTENT_LENGTH.search(header_line.rstrip(b"\r\n"))
-    if match is None:
+def content_length(header_line: bytes, *, resynchronising: bool = False) -> int | BadFrame | None:
+    """The length a header line declares; None when it is another header.
+
+    The line is split at its first colon and the name compared whole, so that
+    `X-Original-Content-Length: 5` is just another header. Only when
+    `resynchronising` after a broken frame (whose body of unknown length ran on
+    into this line) is a `Content-Length` at the end of the line taken.
+    """
+    line = header_line.rstrip(b"\r\n")
+    if resynchronising and (trailing := _TRAILING_CONTENT_LENGTH.search(line)) is not None:
+        line = trailing.group()
+    name, colon, value = line.partition(b":")
+    if not colon or name.strip(b" \t").lower() != b"content-length":
         return None  # Content-Type and unknown headers are ignored
-    value = match.group(1)
+    value = value.strip(b" \t")
     return int(value) if value.isdigit() else BadFrame(f"invalid Content-Length {value[:40]!r}")
 

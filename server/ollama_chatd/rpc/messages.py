@@ -39,7 +39,7 @@ def _chat_id(instance: Any, attribute: attrs.Attribute, value: str) -> None:
         raise FieldError("chatId", f"must be 1 to 128 characters long, got {len(value)}")
 
 
-def _non_empty(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
+def non_empty(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
     if value is not None and not value.strip():
         raise FieldError(attribute.name, "must not be empty")
 
@@ -48,7 +48,7 @@ def _non_empty(instance: Any, attribute: attrs.Attribute, value: str | None) -> 
 class ChatStartParams:
     chat_id: str = attrs.field(validator=_chat_id)
     prompt: str
-    model: str | None = attrs.field(default=None, validator=_non_empty)
+    model: str | None = attrs.field(default=None, validator=non_empty)
     system: str | None = None
     think: ThinkParam | None = None
     options: dict[str, Any] | None = None
@@ -178,7 +178,7 @@ class HistoryResult:
 @attrs.define
 class RenameParams:
     chat_id: str = attrs.field(validator=_chat_id)
-    title: str = attrs.field(validator=_non_empty)
+    title: str = attrs.field(validator=non_empty)
 
 
 @attrs.define

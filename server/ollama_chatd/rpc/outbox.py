@@ -35,12 +35,15 @@ TOKEN_OVERHEAD_BYTES = 64
 
 
 class TokenStream:
-    """The `chat/token` numbering of one turn."""
+    """The token numbering of one turn (`chat/token`) or model call (`model/token`)."""
 
     __slots__ = ("_prefix", "seq")
 
-    def __init__(self, chat_id: str):
-        self._prefix = b'{"jsonrpc":"2.0","method":' + framing.dumps(CHAT_TOKEN).encode() + b',"params":{"chatId":' + framing.dumps(chat_id).encode()
+    def __init__(self, owner_id: str, method: str = CHAT_TOKEN, id_field: str = "chatId"):
+        self._prefix = (
+            b'{"jsonrpc":"2.0","method":' + framing.dumps(method).encode()
+            + b',"params":{' + framing.dumps(id_field).encode() + b":" + framing.dumps(owner_id).encode()
+        )
         self.seq = 0
 
     def frame(self, kind: str, text: str) -> bytes:

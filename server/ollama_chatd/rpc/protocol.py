@@ -21,7 +21,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.protocol import LanguageServerProtocol, default_converter
 from pygls.protocol.language_server import lsp_method
 
-from ollama_chatd.rpc import initialize, messages
+from ollama_chatd.rpc import initialize, messages, model_messages
 from ollama_chatd.rpc.errors import invalid_params
 from ollama_chatd.structuring import (
     FieldError,
@@ -32,6 +32,9 @@ from ollama_chatd.structuring import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Every typed request and notification the daemon receives, by method.
+MESSAGE_TYPES: dict[str, type] = {**messages.MESSAGE_TYPES, **model_messages.MESSAGE_TYPES}
 
 
 def chat_converter() -> cattrs.Converter:
@@ -52,15 +55,23 @@ def chat_converter() -> cattrs.Converter:
 def _chat_classes() -> set[type]:
     """Every attrs class reachable from the chat message envelopes."""
     found: set[type] = set()
-    todo = [*messages.MESSAGE_TYPES.values(), *messages.RESULT_TYPES.values()]
+    todo = [*MESSAGE_TYPES.values(), *messages.RESULT_TYPES.values()]
     while todo:
         cls = todo.pop()
         if cls in found:
             continue
         found.add(cls)
-        hints = typing.get_type_hints(cls)
-        todo.extend(hint for hint in hints.values() if attrs.has(hint))
+        todo.extend(_attrs_classes_in(typing.get_type_hints(cls).values()))
     return found
+
+
+def _attrs_classes_in(hints: typing.Iterable[Any]) -> typing.Iterator[type]:
+    """The attrs classes a field's type names, inside `list[...]` and `X | None` too."""
+    for hint in hints:
+        if attrs.has(hint):
+            yield hint
+        else:
+            yield from _attrs_classes_in(typing.get_args(hint))
 
 
 def _structure_id(value: Any, _: type) -> messages.MsgId:
@@ -83,7 +94,7 @@ class ChatProtocol(LanguageServerProtocol):
         self._answered_early = msg_id
 
     def get_message_type(self, method: str) -> type | None:
-        return messages.MESSAGE_TYPES.get(method) or super().get_message_type(method)
+        return MESSAGE_TYPES.get(method) or super().get_message_type(method)
 
     def get_result_type(self, method: str) -> type | None:
         return messages.RESULT_TYPES.get(method) or super().get_result_type(method)
@@ -91,7 +102,7 @@ class ChatProtocol(LanguageServerProtocol):
     def structure_message(self, data: dict[str, Any]) -> Any:
         if data.get("method") == lsp.INITIALIZE:
             return self._structure_initialize(data)
-        message_type = messages.MESSAGE_TYPES.get(data.get("method", ""))
+        message_type = MESSAGE_TYPES.get(data.get("method", ""))
         if message_type is None:
             return super().structure_message(data)
         if data.get("params") is None:

@@ -49,11 +49,13 @@ async def read_frames(
     reader: asyncio.StreamReader, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 ) -> AsyncIterator[bytes | BadFrame]:
     """Yield each message body, or a `BadFrame`; stop at end of input."""
+    resynchronising = False
     while True:
         try:
-            length = await _read_headers(reader)
+            length = await _read_headers(reader, resynchronising)
         except (asyncio.IncompleteReadError, ConnectionError):
             return
+        resynchronising = isinstance(length, BadFrame)
         if isinstance(length, BadFrame):
             yield length
             continue
@@ -70,7 +72,7 @@ async def read_frames(
             return
 
 
-async def _read_headers(reader: asyncio.StreamReader) -> int | BadFrame:
+async def _read_headers(reader: asyncio.StreamReader, resynchronising: bool) -> int | BadFrame:
     """Read header lines up to the blank line; return the Content-Length."""
     length: int | BadFrame | None = None
     saw_header = False
@@ -81,7 +83,7 @@ async def _read_headers(reader: asyncio.StreamReader) -> int | BadFrame:
                 continue  # stray blank lines between messages are harmless
             return length if length is not None else BadFrame("headers without Content-Length")
         saw_header = True
-        declared = content_length(line)
+        declared = content_length(line, resynchronising=resynchronising)
         if declared is not None:
             length = declared
 

@@ -8,14 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
 from ollama_chatd import __version__, logs
 from ollama_chatd.config import InitializationOptions, OptionError, ServeOptions, parse_initialization_options
 from ollama_chatd.parent import watch_parent
-from ollama_chatd.rpc import messages
-from ollama_chatd.rpc.errors import invalid_params
+from ollama_chatd.rpc import messages, model_messages
+from ollama_chatd.rpc.errors import invalid_params, log_server_error
 from ollama_chatd.rpc.outbox import Outbox
 from ollama_chatd.rpc.protocol import ChatProtocol, chat_converter
 from ollama_chatd.rpc.session import Session
@@ -80,10 +79,7 @@ class ChatServer(LanguageServer):
     def report_server_error(self, error: Exception, source: object) -> None:
         # pygls' default tells the client through window/showMessage, which recurses
         # when stdout is already closed; the log is the right place.
-        if isinstance(error, JsonRpcException):
-            logger.info("answered with an error: %s", error)  # the client was told
-        else:
-            logger.error("internal error (%s): %s", getattr(source, "__name__", source), error)
+        log_server_error(error, source)
 
     async def close(self) -> None:
         """Stop every running turn (keeping what was streamed) and release resources."""
@@ -112,6 +108,14 @@ def create_server(options: ServeOptions = ServeOptions()) -> ChatServer:
     @server.feature(messages.CHAT_CANCEL)
     async def chat_cancel(ls: ChatServer, params: messages.ChatCancelParams) -> messages.ChatCancelResult:
         return messages.ChatCancelResult(cancelled=await ls.session.cancel_chat(params.chat_id))
+
+    @server.feature(model_messages.MODEL_CHAT)
+    async def model_chat(ls: ChatServer, params: model_messages.ModelChatParams) -> model_messages.ModelChatResult:
+        return await ls.session.call_model(params)
+
+    @server.feature(model_messages.MODEL_CANCEL)
+    async def model_cancel(ls: ChatServer, params: model_messages.ModelCancelParams) -> messages.ChatCancelResult:
+        return messages.ChatCancelResult(cancelled=await ls.session.cancel_model_call(params.request_id))
 
     @server.feature(messages.CHAT_MODELS)
     async def chat_models(ls: ChatServer, params: messages.ModelsParams) -> messages.ModelsResult:

@@ -15,8 +15,9 @@ from ollama_chatd import llm
 from ollama_chatd.config import InitializationOptions, OptionError, Settings
 from ollama_chatd.engine.engine import ChatEngine, TurnRequest, TurnResult
 from ollama_chatd.engine.events import StatusChange, TextDelta, ToolCallUpdate, TurnEvent
+from ollama_chatd.engine.model_call import ModelCalls
 from ollama_chatd.ollama.client import OllamaClient
-from ollama_chatd.rpc import chats, messages
+from ollama_chatd.rpc import chats, messages, model_call, model_messages
 from ollama_chatd.rpc.editor import ClientApprover, EditorApplier, editor_workspace
 from ollama_chatd.rpc.errors import in_contract_terms, invalid_params
 from ollama_chatd.rpc.outbox import TokenStream
@@ -63,6 +64,7 @@ class Session:
             max_tool_rounds=self.settings.max_tool_rounds,
             max_context=self.settings.max_context,
         )
+        self.model_calls = ModelCalls(self.backend, self.engine.models, max_context=self.settings.max_context)
 
     @in_contract_terms
     async def start_chat(self, params: messages.ChatStartParams) -> messages.ChatStartResult:
@@ -75,7 +77,7 @@ class Session:
             options=params.options,
             images=tuple(params.images or ()),
         )
-        result = await self.engine.run_turn(request, _Notifier(self._server, params.chat_id))
+        result = await self.engine.run_turn(request, _Notifier(self._server, TokenStream(params.chat_id), params.chat_id))
         return _to_wire(result)
 
     @in_contract_terms
@@ -92,8 +94,22 @@ class Session:
         return True
 
     async def cancel_all(self) -> None:
-        if tasks := self.engine.cancel_all():
+        if tasks := [*self.engine.cancel_all(), *self.model_calls.cancel_all()]:
             await asyncio.wait(tasks)
+
+    @in_contract_terms
+    async def call_model(self, params: model_messages.ModelChatParams) -> model_messages.ModelChatResult:
+        tokens = TokenStream(params.request_id, model_messages.MODEL_TOKEN, "requestId")
+        result = await self.model_calls.run(model_call.call_request(params), _Notifier(self._server, tokens))
+        return model_call.call_result(result)
+
+    async def cancel_model_call(self, request_id: str) -> bool:
+        """Stop a running `model/chat`; return once it has been answered."""
+        task = self.model_calls.cancel(request_id)
+        if task is None:
+            return False
+        await asyncio.wait([task])
+        return True
 
     @in_contract_terms
     async def list_chats(self, params: messages.ListParams) -> messages.ListResult:
@@ -117,8 +133,10 @@ class Session:
 
     @in_contract_terms
     async def delete(self, chat_id: str) -> messages.DeleteResult:
-        self.engine.forget(chat_id)
         existed = await self.store.exists(chat_id)
+        # No await between these two: a turn started meanwhile makes forget refuse
+        # (chat busy) before the store is told to delete.
+        self.engine.forget(chat_id)
         self.store.delete(chat_id)
         return messages.DeleteResult(deleted=existed)
 
@@ -128,12 +146,12 @@ class Session:
 
 
 class _Notifier:
-    """The engine's event sink for one turn: events become notifications."""
+    """The engine's event sink for one turn or model call: events become notifications."""
 
-    def __init__(self, server: ChatServer, chat_id: str):
+    def __init__(self, server: ChatServer, tokens: TokenStream, chat_id: str = ""):
         self._server = server
-        self._chat_id = chat_id
-        self._tokens = TokenStream(chat_id)
+        self._chat_id = chat_id  # a model call has none: it reports text only
+        self._tokens = tokens
         self._state: str | None = None
 
     @property

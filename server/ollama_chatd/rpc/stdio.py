@@ -15,6 +15,7 @@ import os
 import signal
 
 from ollama_chatd.config import ServeOptions
+from ollama_chatd.parent import watch_parent
 from ollama_chatd.rpc.dispatch import Dispatcher
 from ollama_chatd.rpc.framing import BadFrame
 from ollama_chatd.rpc.outbox import Outbox
@@ -33,17 +34,19 @@ def serve(opening: Opening, max_message_bytes: int, options: ServeOptions) -> in
     """Run the daemon on this process's stdio; return the process exit code."""
     blocking = {fd: os.get_blocking(fd) for fd in (STDIN, opening.stdout_fd)}
     try:
-        return asyncio.run(_serve(create_server(options), opening, max_message_bytes))
+        return asyncio.run(_serve(create_server(options), opening, max_message_bytes, options.client_process_id))
     finally:
         for fd, was_blocking in blocking.items():
             with contextlib.suppress(OSError):
                 os.set_blocking(fd, was_blocking)
 
 
-async def _serve(server: ChatServer, opening: Opening, max_message_bytes: int) -> int:
+async def _serve(server: ChatServer, opening: Opening, max_message_bytes: int, client_pid: int | None) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.stop_requested.set)
+    if client_pid is not None:
+        watch_parent(client_pid, server.stop_requested.set)
     outbox = server.outbox = await Outbox.connect(opening.stdout_fd)
     server.protocol.set_writer(outbox)
     if opening.answered_id is not None:

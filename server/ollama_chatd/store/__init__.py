@@ -5,7 +5,7 @@ daemon of that user, in WAL mode; chats are scoped by workspace. See
 `ChatStore` for the API and `schema` for the tables.
 """
 
-from ollama_chatd.store.chat_store import DATABASE_NAME, ChatStore, default_state_dir
+from ollama_chatd.store.chat_store import DATABASE_NAME, ChatStore, StoreReadError, default_state_dir
 from ollama_chatd.store.reads import InvalidCursor
 from ollama_chatd.store.records import (
     ChatSummary,
@@ -25,6 +25,7 @@ __all__ = [
     "MessageStatus",
     "StoredChat",
     "StoredMessage",
+    "StoreReadError",
     "StoredTurn",
     "default_state_dir",
     "derive_title",

@@ -30,6 +30,11 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("ollama-chatd", appauthor=False))
 
 
+class StoreReadError(Exception):
+    """A read failed in a way that is not the disk's (those send the store to memory):
+    a row this version cannot read, or a bug. Never answered as "no such chat"."""
+
+
 def _ignore(message: str) -> None:
     pass
 
@@ -39,9 +44,10 @@ class ChatStore:
 
     Writes (`begin_turn` ... `delete`) return at once: they are applied in order by
     one writer thread. `await flush()` when a write must be durable before going
-    on. Reads see every write asked for before them. No storage failure raises:
+    on. Reads see every write asked for before them. No failure of the disk raises:
     an unusable disk turns the store into a memory one, reported once through
     `on_degraded`, which also hears when a corrupt database had to be moved aside.
+    A read that fails otherwise raises `StoreReadError`.
     """
 
     def __init__(self, writer: Writer, workspace: str, clock: Callable[[], float]):
@@ -172,9 +178,8 @@ class ChatStore:
         bound = functools.partial(query, workspace=self._workspace, **arguments)
         try:
             return await asyncio.wrap_future(self._writer.read(bound))
-        except Exception:
-            logger.exception("could not read the chat database")
-            return default
+        except Exception as error:
+            raise StoreReadError(f"could not read the chat database ({type(error).__name__}: {error})") from error
 
 
 def _on_current_loop(callback: Callable[[str], None]) -> Callable[[str], None]:

@@ -152,6 +152,16 @@ class Writer:
         assert self._database is not None
         try:
             job.answer.set_result(self._database.read(job.query))
+            return
+        except Exception as error:
+            # Like a write: a disk that fails sends the store to memory; any other
+            # failure (a bad row, a bug) reaches the reader.
+            if self.degraded or classify(error) == "other":
+                job.answer.set_exception(error)
+                return
+            self._switch_to_memory(error)
+        try:
+            job.answer.set_result(self._database.read(job.query))
         except Exception as error:
             job.answer.set_exception(error)
 

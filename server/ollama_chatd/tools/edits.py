@@ -64,17 +64,22 @@ def apply_to_disk(ws: Workspace, edit: ProposedEdit) -> None:
     an existing file. On any failure the target is untouched and no temp file stays.
     """
     shown = edit.display_path
-    if ws.resolve(shown, write=True) != edit.path:
-        raise ToolError(
-            f"{shown!r} now leads to a different file than when the change was "
-            f"proposed (a symbolic link changed); read it again and redo the change"
-        )
+    check_same_target(ws, edit)
     dir_fd = _open_parent_directory(ws, edit, create=edit.old_text is None)
     try:
         existing_mode = _check_unchanged(ws, edit, dir_fd)
         _replace_atomically(dir_fd, edit.path.name, edit.new_text.encode("utf-8"), existing_mode, shown)
     finally:
         os.close(dir_fd)
+
+
+def check_same_target(ws: Workspace, edit: ProposedEdit) -> None:
+    """Refuse (ToolError) an edit whose path no longer resolves to where it was proposed."""
+    if ws.resolve(edit.display_path, write=True) != edit.path:
+        raise ToolError(
+            f"{edit.display_path!r} now leads to a different file than when the change was "
+            f"proposed (a symbolic link changed); read it again and redo the change"
+        )
 
 
 def _open_parent_directory(ws: Workspace, edit: ProposedEdit, *, create: bool) -> int:

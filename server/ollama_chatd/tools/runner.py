@@ -56,7 +56,8 @@ class WorkspaceTools:
         report("pending")
         try:
             tool = _known_tool(call.name)
-            arguments = check_arguments(tool, call.arguments)
+            given = call.arguments if call.unreadable_arguments is None else call.unreadable_arguments
+            arguments = check_arguments(tool, given)
             if not tool.writes:
                 report("running")
                 output = await asyncio.to_thread(tool.run, self._workspace, arguments)
@@ -72,14 +73,12 @@ class WorkspaceTools:
         except ToolError as error:
             report("failed", error=str(error))
             return f"Error: {error}"
-        except asyncio.CancelledError:
-            report("cancelled")
-            raise
         except Exception as error:  # a bug or resource failure: the call still gets its result
             logger.error("%s failed unexpectedly", call.name, exc_info=error)
             message = f"{call.name} failed because of an internal error ({type(error).__name__}: {error})"
             report("failed", error=message)
             return f"Error: {message}. Try a different, smaller request."
+        # Cancelled: the engine `skip`s this call, which reports its one final status.
         summary = _summary(edit)
         report("completed", output=summary)
         return summary

@@ -7,6 +7,9 @@
  * window's process id (the daemon exits when the extension host dies), syncs open
  * buffers, declares `workspace.applyEdit` and applies the daemon's edits to the buffers
  * (undoable), and sends `$/cancelRequest` when a request's token is cancelled.
+ *
+ * No `transport` is given: with `TransportKind.stdio` the client appends `--stdio` to the
+ * command (the daemon accepts it, but older daemons exit on it), and stdio is the default.
  */
 import * as vscode from 'vscode';
 import {
@@ -14,7 +17,6 @@ import {
   ErrorAction,
   LanguageClient,
   RevealOutputChannelOn,
-  TransportKind,
 } from 'vscode-languageclient/node';
 import type { Launcher } from '../core/serverManager';
 
@@ -23,10 +25,10 @@ const STOP_TIMEOUT_MS = 2000;
 
 export function createLanguageClientLauncher(output: vscode.LogOutputChannel): Launcher {
   return async (command, initializationOptions, onUnexpectedExit) => {
-    const client = new LanguageClient(
+    const client = new QuietLanguageClient(
       'ollamaChat',
       'ollama-chatd',
-      { command: command.command, args: command.args, transport: TransportKind.stdio },
+      { command: command.command, args: command.args },
       {
         // Every file buffer is synced, so the model reads what the user sees, unsaved edits included.
         documentSelector: [{ scheme: 'file' }],
@@ -55,4 +57,15 @@ export function createLanguageClientLauncher(output: vscode.LogOutputChannel): L
       stop: () => client.dispose(STOP_TIMEOUT_MS),
     };
   };
+}
+
+/**
+ * The client forces an error toast of its own ("couldn't create connection to server") when
+ * the daemon fails to start or its connection breaks; the extension already explains every
+ * failure once, with its fix, so the client's errors go to the log only.
+ */
+class QuietLanguageClient extends LanguageClient {
+  override error(message: string, data?: unknown): void {
+    super.error(message, data, false);
+  }
 }

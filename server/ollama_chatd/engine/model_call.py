@@ -1,0 +1,153 @@
+"""Stateless model calls: the client's messages and tool definitions in, the streamed
+reply out. Nothing is stored and no tool is run: tool calls go back to the caller (an
+editor's own agent, say VS Code's chat), which runs them and calls again.
+
+Cancelling the task running `run` drops the model's stream at once; `cancel()` does
+the same but makes `run` return what was streamed with `stop_reason="cancelled"`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any, Literal
+
+import attrs
+
+from ollama_chatd import llm
+from ollama_chatd.engine.context import context_size
+from ollama_chatd.engine.events import EventSink, TextDelta
+from ollama_chatd.engine.models import ModelCatalog
+from ollama_chatd.engine.turn import TurnFailed
+
+CallStopReason = Literal["end_turn", "max_tokens", "tool_calls", "cancelled"]
+
+
+class CallBusy(Exception):
+    def __init__(self, request_id: str):
+        super().__init__(f"a model call with requestId '{request_id}' is already running; use another id")
+        self.request_id = request_id
+
+
+@attrs.frozen
+class CallRequest:
+    request_id: str
+    model: str
+    messages: tuple[llm.Message, ...]
+    tools: tuple[llm.ToolSpec, ...] = ()
+    think: llm.ThinkLevel | None = None
+    options: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class CallResult:
+    request_id: str
+    stop_reason: CallStopReason
+    message: llm.Message
+    usage: llm.Usage
+
+
+@attrs.define
+class _Running:
+    task: asyncio.Task[Any]
+    stop_requested: bool = False
+
+
+class ModelCalls:
+    def __init__(self, backend: llm.ChatBackend, models: ModelCatalog, *, max_context: int):
+        self._backend = backend
+        self._models = models
+        self._max_context = max_context
+        self._running: dict[str, _Running] = {}
+
+    def cancel(self, request_id: str) -> asyncio.Task[Any] | None:
+        """Stop a running call (its `run` returns what was streamed); None if none runs."""
+        running = self._running.get(request_id)
+        if running is None or running.stop_requested or running.task.cancelling():
+            return None
+        running.stop_requested = True
+        running.task.cancel()
+        return running.task
+
+    def cancel_all(self) -> list[asyncio.Task[Any]]:
+        return [task for request_id in list(self._running) if (task := self.cancel(request_id))]
+
+    async def run(self, request: CallRequest, emit: EventSink) -> CallResult:
+        if request.request_id in self._running:
+            raise CallBusy(request.request_id)
+        task = asyncio.current_task()
+        assert task is not None
+        running = self._running[request.request_id] = _Running(task)
+        reply = _Reply()
+        try:
+            backend_request = await self._backend_request(request)
+            await self._stream(backend_request, reply, emit)
+            return reply.result(request.request_id, reply.stop_reason())
+        except asyncio.CancelledError:
+            if not running.stop_requested:
+                raise  # $/cancelRequest or shutdown: the front-end answers it
+            while task.uncancel():
+                pass
+            return reply.result(request.request_id, "cancelled")
+        finally:
+            del self._running[request.request_id]
+
+    async def _backend_request(self, request: CallRequest) -> llm.ChatRequest:
+        model = await self._models.describe(request.model)
+        return llm.ChatRequest(
+            model=request.model,
+            messages=request.messages,
+            # Ollama refuses `tools` and `think` for models that lack them: leave them out.
+            tools=request.tools if model.can("tools") else (),
+            think=request.think if model.can("thinking") else None,
+            options={**(request.options or {}), "num_ctx": context_size(model, request.options, self._max_context)},
+        )
+
+    async def _stream(self, request: llm.ChatRequest, reply: _Reply, emit: EventSink) -> None:
+        try:
+            async with contextlib.aclosing(self._backend.stream_chat(request)) as chunks:
+                async for chunk in chunks:
+                    reply.add(chunk, emit)
+                    if not chunk.done and emit.congested:
+                        await emit.until_drained()
+        except llm.BackendError as error:
+            raise TurnFailed(error, reply.partial()) from error
+
+
+@attrs.define
+class _Reply:
+    content: list[str] = attrs.Factory(list)
+    thinking: list[str] = attrs.Factory(list)
+    tool_calls: list[llm.ToolCall] = attrs.Factory(list)
+    done_reason: llm.DoneReason | None = None
+    usage: llm.Usage = attrs.Factory(llm.Usage)
+
+    def add(self, chunk: llm.ChatChunk, emit: Callable[[TextDelta], None]) -> None:
+        if chunk.thinking:
+            self.thinking.append(chunk.thinking)
+            emit(TextDelta("thinking", chunk.thinking))
+        if chunk.content:
+            self.content.append(chunk.content)
+            emit(TextDelta("content", chunk.content))
+        self.tool_calls.extend(chunk.tool_calls)
+        if chunk.done:
+            self.done_reason = chunk.done_reason
+            self.usage = chunk.usage or llm.Usage()
+
+    def stop_reason(self) -> CallStopReason:
+        if self.tool_calls:
+            return "tool_calls"
+        return "max_tokens" if self.done_reason == "length" else "end_turn"
+
+    def message(self) -> llm.Message:
+        return llm.Message(
+            "assistant", "".join(self.content), "".join(self.thinking) or None, tool_calls=tuple(self.tool_calls)
+        )
+
+    def partial(self) -> llm.Message | None:
+        """What a failed call had streamed, if anything (the error carries it)."""
+        return self.message() if self.content or self.thinking else None
+
+    def result(self, request_id: str, stop_reason: CallStopReason) -> CallResult:
+        return CallResult(request_id, stop_reason, self.message(), self.usage)
