@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcMethodNotFound
+from pygls.exceptions import JsonRpcException, JsonRpcMethodNotFound
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
@@ -98,7 +98,10 @@ class ClientApprover:
         except JsonRpcMethodNotFound:
             self._client_cannot_ask = True
             raise _cannot_ask() from None
-        return response.decision
+        except JsonRpcException as error:
+            logger.info("chat/requestPermission failed (%s): taken as a denial", error)
+            return "deny"
+        return messages.RequestPermissionResult.read(response).decision
 
 
 def _cannot_ask() -> ToolError:

@@ -218,6 +218,13 @@ class RequestPermissionParams:
 class RequestPermissionResult:
     decision: Decision
 
+    @classmethod
+    def read(cls, raw: Any) -> RequestPermissionResult:
+        """The client's answer. Anything but "allow" or "allow_always" ("no", "Deny",
+        null, not even an object) is a denial: never a hang, never a change."""
+        decision = raw.get("decision") if isinstance(raw, dict) else None
+        return cls(decision if decision in ("allow", "allow_always") else "deny")
+
 
 @attrs.define
 class McpParams:
@@ -322,7 +329,9 @@ class RequestPermissionRequest:
 @attrs.define
 class RequestPermissionResponse:
     id: MsgId
-    result: RequestPermissionResult
+    # Raw JSON, read by RequestPermissionResult.read: pygls drops an answer that does
+    # not structure, which would leave the turn waiting for ever.
+    result: Any
     jsonrpc: str
 
 

@@ -8,6 +8,7 @@ handed in as an `Approver` and an `EditApplier`.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Literal, Protocol
 
 from ollama_chatd import llm
@@ -18,6 +19,8 @@ from ollama_chatd.tools.workspace import ToolError, Workspace
 
 Decision = Literal["allow", "allow_always", "deny"]
 PREVIEW_CHARS = 2000
+
+logger = logging.getLogger(__name__)
 
 
 class Approver(Protocol):
@@ -70,6 +73,11 @@ class WorkspaceTools:
         except ToolError as error:
             report("failed", error=str(error))
             return f"Error: {error}"
+        except Exception as error:  # a bug or resource failure: the call still gets its result
+            logger.error("%s failed unexpectedly", call.name, exc_info=error)
+            message = f"{call.name} failed because of an internal error ({type(error).__name__}: {error})"
+            report("failed", error=message)
+            return f"Error: {message}. Try a different, smaller request."
         # Cancelled: the engine `skip`s this call, which reports its one final status.
         summary = _summary(edit)
         report("completed", output=summary)
