@@ -24,6 +24,8 @@ from ollama_chatd.backends import build_backend
 from ollama_chatd.config import ServeOptions, Settings
 from ollama_chatd.engine.engine import ChatEngine, ToolRunner
 from ollama_chatd.engine.model_call import ModelCalls
+from ollama_chatd.mcp.host import McpHost
+from ollama_chatd.mcp.runner import CombinedTools, McpTools
 from ollama_chatd.store import ChatStore, default_state_dir
 from ollama_chatd.tools.runner import Approver, EditApplier, WorkspaceTools
 from ollama_chatd.tools.workspace import Workspace
@@ -43,8 +45,11 @@ class Parts:
     store: ChatStore
     engine: ChatEngine
     model_calls: ModelCalls  # stateless calls to the model, beside the chats
+    mcp: McpHost | None  # the MCP servers whose tools the model gets, if any
 
     async def aclose(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.close()
         await self.backend.aclose()
         await self.store.close()
 
@@ -56,19 +61,27 @@ def open_workspace(
     *,
     approver: Approver,
     applier: EditApplier,
-    on_degraded: Callable[[str], None],
+    on_problem: Callable[[str], None],
 ) -> Parts:
-    """Build the backend, the store, the tools, the engine and the model calls for `workspace`.
+    """Build the backend, the store, the tools (the workspace's and the MCP servers'),
+    the engine and the model calls for `workspace`; the MCP servers start now.
 
-    `on_degraded` hears of store problems the user should know (chats kept in
-    memory only, say). Raises OptionError naming a setting that cannot be used.
+    `on_problem` hears what the user should know that is not part of any chat (chats
+    kept in memory only, an MCP server that failed). Raises OptionError naming a
+    setting that cannot be used.
     """
     backend = build_backend(settings)
-    store = ChatStore.open(store_location(serve, settings), str(workspace.folders[0].path), on_degraded=on_degraded)
-    tools = WorkspaceTools(workspace, approver, applier, auto_approve=settings.auto_approve)
+    folder = workspace.folders[0].path
+    store = ChatStore.open(store_location(serve, settings), str(folder), on_degraded=on_problem)
+    tools: ToolRunner = WorkspaceTools(workspace, approver, applier, auto_approve=settings.auto_approve)
+    mcp = None
+    if settings.mcp_servers:
+        mcp = McpHost(settings.mcp_servers, cwd=folder, on_problem=on_problem)
+        mcp.start()
+        tools = CombinedTools(tools, McpTools(mcp, approver, settings.auto_approve, settings.mcp_call_timeout))
     engine = build_engine(settings, backend, store, tools)
     model_calls = ModelCalls(backend, engine.models, max_context=settings.max_context)
-    return Parts(settings, workspace, backend, store, engine, model_calls)
+    return Parts(settings, workspace, backend, store, engine, model_calls, mcp)
 
 
 def build_engine(settings: Settings, backend: llm.ChatBackend, store: ChatStore, tools: ToolRunner) -> ChatEngine:

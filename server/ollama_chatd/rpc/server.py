@@ -77,7 +77,7 @@ class ChatServer(LanguageServer):
             workspace,
             approver=ClientApprover(self.editor),
             applier=EditorApplier(self.editor, workspace),
-            on_degraded=self.editor.tell_user,
+            on_problem=self.editor.tell_user,
         )
         return Session(self.editor, parts)
 
@@ -157,6 +157,10 @@ def create_server(options: ServeOptions, open_workspace: OpenWorkspace) -> ChatS
     @server.feature(messages.CHAT_DELETE)
     async def chat_delete(ls: ChatServer, params: messages.ChatIdParams) -> messages.DeleteResult:
         return await ls.session().delete(params.chat_id)
+
+    @server.feature(messages.CHAT_MCP)
+    def chat_mcp(ls: ChatServer, params: messages.McpParams) -> messages.McpResult:
+        return ls.session().mcp_servers()
 
     @server.feature(lsp.SHUTDOWN)
     async def shutdown(ls: ChatServer, *_: object) -> None:

@@ -9,6 +9,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+import attrs
+
 from ollama_chatd import llm
 from ollama_chatd.engine.engine import TurnRequest, TurnResult
 from ollama_chatd.events import StatusChange, TextDelta, ToolCallUpdate, TurnEvent
@@ -30,9 +32,12 @@ class Session:
         self.engine = parts.engine
         self.store = parts.store
         self.model_calls = parts.model_calls
+        self.mcp = parts.mcp
 
     @in_contract_terms
     async def start_chat(self, params: messages.ChatStartParams) -> messages.ChatStartResult:
+        if self.mcp is not None:
+            await self.mcp.until_started()  # so the model sees the MCP tools from the first turn
         request = TurnRequest(
             chat_id=params.chat_id,
             prompt=params.prompt,
@@ -104,6 +109,10 @@ class Session:
         self.engine.forget(chat_id)
         self.store.delete(chat_id)
         return messages.DeleteResult(deleted=existed)
+
+    def mcp_servers(self) -> messages.McpResult:
+        statuses = self.mcp.statuses() if self.mcp is not None else []
+        return messages.McpResult(servers=[messages.McpServerEntry(**attrs.asdict(status)) for status in statuses])
 
     async def close(self) -> None:
         await self._parts.aclose()
