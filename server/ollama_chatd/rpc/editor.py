@@ -80,16 +80,18 @@ class ClientApprover:
         self._client_cannot_ask = False
 
     async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
+        verb = "Create" if edit.old_text is None else "Edit"
+        return await self._ask(chat_id, call_id, call, f"{verb} {edit.display_path}", edit.diff)
+
+    async def ask_to_run(self, chat_id: str, call_id: str, call: llm.ToolCall, title: str) -> Decision:
+        """For a call that changes no file (an MCP tool): the arguments say what it does."""
+        return await self._ask(chat_id, call_id, call, title, diff="")
+
+    async def _ask(self, chat_id: str, call_id: str, call: llm.ToolCall, title: str, diff: str) -> Decision:
         if self._client_cannot_ask:
             raise _cannot_ask()
-        verb = "Create" if edit.old_text is None else "Edit"
         params = messages.RequestPermissionParams(
-            chat_id=chat_id,
-            call_id=call_id,
-            name=call.name,
-            arguments=call.arguments,
-            title=f"{verb} {edit.display_path}",
-            diff=edit.diff,
+            chat_id=chat_id, call_id=call_id, name=call.name, arguments=call.arguments, title=title, diff=diff
         )
         try:
             response = await _request(self._server, messages.CHAT_REQUEST_PERMISSION, params)

@@ -52,7 +52,7 @@ class WorkspaceTools:
         return tool_specs()
 
     async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
-        report = _Reporter(call_id, call, emit)
+        report = CallReporter(call_id, call, emit)
         report("pending")
         try:
             tool = _known_tool(call.name)
@@ -84,11 +84,11 @@ class WorkspaceTools:
         return summary
 
     def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
-        _Reporter(call_id, call, emit)("cancelled", error=why)
+        CallReporter(call_id, call, emit)("cancelled", error=why)
         return f"Error: {why}"
 
     async def _permitted(
-        self, chat_id: str, call_id: str, call: llm.ToolCall, tool: ToolDef, edit: ProposedEdit, report: _Reporter
+        self, chat_id: str, call_id: str, call: llm.ToolCall, tool: ToolDef, edit: ProposedEdit, report: CallReporter
     ) -> bool:
         if tool.name in self._allowed:
             return True
@@ -99,7 +99,7 @@ class WorkspaceTools:
         return decision != "deny"
 
 
-class _Reporter:
+class CallReporter:
     """Sends a call's status changes as `ToolCallUpdate` events."""
 
     def __init__(self, call_id: str, call: llm.ToolCall, emit: EventSink):
