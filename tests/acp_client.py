@@ -14,13 +14,13 @@ import json
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from harness import wait_until
 from real_parts import real_part
 
 READ_LIMIT = 16 * 1024 * 1024
@@ -137,21 +137,30 @@ class AcpClient:
     def text(self, session_id: str, kind: str = "agent_message_chunk") -> str:
         return "".join(u["content"]["text"] for u in self.updates_of(session_id, kind))
 
+    def tool_call_violations(self) -> list[str]:
+        """Calls updated before their `tool_call`, announced twice, or updated after their end."""
+        found: list[str] = []
+        ended: dict[tuple[str, str], bool] = {}
+        for message in self.agent_messages():
+            if message.get("method") != "session/update":
+                continue
+            update = message["params"]["update"]
+            kind = update["sessionUpdate"]
+            if kind not in ("tool_call", "tool_call_update"):
+                continue
+            call = (message["params"]["sessionId"], update["toolCallId"])
+            if (kind == "tool_call") == (call in ended):
+                found.append(f"{kind} for {'a known' if call in ended else 'an unknown'} call {call[1]}")
+            elif ended.get(call):
+                found.append(f"{kind} after call {call[1]} ended")
+            ended[call] = update.get("status") in ("completed", "failed")
+        return found
+
     def held_permissions(self) -> list[dict[str, Any]]:
         return [e for e in self.events if e["event"] == "permission_held"]
 
     async def wait_for(self, condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while not (value := condition()):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"condition not met in {timeout} s; agent stderr:\n{self.stderr()}")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
-        return value
+        return await wait_until(condition, self._changed, timeout, self.stderr)
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")

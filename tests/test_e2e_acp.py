@@ -42,6 +42,7 @@ async def spawn_client(fake: FakeOllama, tmp_path: Path):
         client.kill()
         await client.process.wait()
         assert not client.invalid, client.invalid  # every message valid ACP (and stdout clean)
+        assert not client.tool_call_violations(), client.tool_call_violations()
         assert not any(e["event"] == "driver_error" for e in client.events), client.events
 
 
@@ -99,6 +100,13 @@ async def test_a_relative_cwd_is_refused_with_the_way_out(client):
         await client.request("session/new", {"cwd": "project", "mcpServers": []})
     assert error.value.code == -32602
     assert "absolute path" in error.value.message
+
+
+async def test_a_prompt_to_an_unknown_session_says_how_to_get_one(client):
+    with pytest.raises(AcpError) as error:
+        await client.request("session/prompt", {"sessionId": "nope", "prompt": [{"type": "text", "text": "Hi"}]})
+    assert error.value.code == -32602 and error.value.data == {"kind": "invalid_params", "field": "sessionId"}
+    assert "start one with session/new or session/load" in error.value.message
 
 
 # -- prompting ---------------------------------------------------------------------------

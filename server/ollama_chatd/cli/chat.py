@@ -16,6 +16,7 @@ from typing import Any
 from ollama_chatd.cli.advice import in_cli_terms
 from ollama_chatd.cli.rpc_client import RpcError, StdioClient
 from ollama_chatd.cli.terminal import Stop, read_line
+from ollama_chatd.mcp.config import read_config_file
 
 EXIT_INTERRUPTED = 130
 EXIT_CLOSED_PIPE = 141
@@ -28,6 +29,11 @@ def run_chat(args: argparse.Namespace) -> int:
 
 async def _chat(args: argparse.Namespace) -> int:
     workspace = Path(args.workspace)  # an existing folder, resolved (checked by the parser)
+    try:
+        mcp_servers = read_config_file(args.mcp_config) if args.mcp_config else None
+    except ValueError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
     # Its own session: Ctrl-C in the terminal is ours to turn into a cancel, not the daemon's.
     client = await StdioClient.spawn(_serve_command(args), start_new_session=True)
     stop = Stop(client)
@@ -39,7 +45,7 @@ async def _chat(args: argparse.Namespace) -> int:
     client.on_request("chat/requestPermission", Permission(args.yes, view, stop).decide)
     try:
         try:
-            await client.request("initialize", _initialize_params(args, workspace))
+            await client.request("initialize", _initialize_params(args, workspace, mcp_servers))
         except RpcError as error:
             view.error(in_cli_terms(error.message, error.data))
             return 1
@@ -89,8 +95,10 @@ def _serve_command(args: argparse.Namespace) -> list[str]:
     return command
 
 
-def _initialize_params(args: argparse.Namespace, workspace: Path) -> dict[str, Any]:
-    options = {key: value for key, value in (("model", args.model), ("ollamaHost", args.host)) if value}
+def _initialize_params(args: argparse.Namespace, workspace: Path, mcp_servers: dict[str, Any] | None) -> dict[str, Any]:
+    options = {
+        key: value for key, value in (("model", args.model), ("ollamaHost", args.host), ("mcpServers", mcp_servers)) if value
+    }
     return {
         "processId": os.getpid(),
         "clientInfo": {"name": "ollama-chatd chat"},
@@ -139,7 +147,8 @@ class Permission:
         if not sys.stdin.isatty():
             self._view.notice(f"{params['title']}: refused (stdin is not a terminal; pass --yes to allow changes)")
             return {"decision": "deny"}
-        self._view.show_change(params["title"], params["diff"])
+        # An MCP tool's call changes no file: what it will do is in its arguments.
+        self._view.show_change(params["title"], params["diff"] or json.dumps(params["arguments"], indent=2))
         answer = await read_line("Allow? [y]es / [a]lways / [N]o: ")
         if answer is None:  # Ctrl-D: as Ctrl-C, the question ends here
             self._stop.cancel()

@@ -124,6 +124,10 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--think", action="store_true", help="ask a thinking model to think first (default: off)")
     chat.add_argument("--yes", "-y", action="store_true", help="allow every change the model asks to make (default: ask)")
     chat.add_argument("--json", action="store_true", help="print every JSON-RPC message received, one per line (default: off)")
+    chat.add_argument(
+        "--mcp-config", type=Path, metavar="FILE",
+        help='MCP servers whose tools the model may use: a JSON file with {"mcpServers": {...}} (docs/mcp.md; default: none)',
+    )
     add_store_options(chat)
     chat.set_defaults(run=_chat)
 

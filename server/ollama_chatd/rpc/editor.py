@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcMethodNotFound
+from pygls.exceptions import JsonRpcException, JsonRpcMethodNotFound
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
@@ -80,23 +80,28 @@ class ClientApprover:
         self._client_cannot_ask = False
 
     async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
+        verb = "Create" if edit.old_text is None else "Edit"
+        return await self._ask(chat_id, call_id, call, f"{verb} {edit.display_path}", edit.diff)
+
+    async def ask_to_run(self, chat_id: str, call_id: str, call: llm.ToolCall, title: str) -> Decision:
+        """For a call that changes no file (an MCP tool): the arguments say what it does."""
+        return await self._ask(chat_id, call_id, call, title, diff="")
+
+    async def _ask(self, chat_id: str, call_id: str, call: llm.ToolCall, title: str, diff: str) -> Decision:
         if self._client_cannot_ask:
             raise _cannot_ask()
-        verb = "Create" if edit.old_text is None else "Edit"
         params = messages.RequestPermissionParams(
-            chat_id=chat_id,
-            call_id=call_id,
-            name=call.name,
-            arguments=call.arguments,
-            title=f"{verb} {edit.display_path}",
-            diff=edit.diff,
+            chat_id=chat_id, call_id=call_id, name=call.name, arguments=call.arguments, title=title, diff=diff
         )
         try:
             response = await _request(self._server, messages.CHAT_REQUEST_PERMISSION, params)
         except JsonRpcMethodNotFound:
             self._client_cannot_ask = True
             raise _cannot_ask() from None
-        return response.decision
+        except JsonRpcException as error:
+            logger.info("chat/requestPermission failed (%s): taken as a denial", error)
+            return "deny"
+        return messages.RequestPermissionResult.read(response).decision
 
 
 def _cannot_ask() -> ToolError:
