@@ -206,9 +206,9 @@ async def test_history_and_export_on_the_command_line(spawn_daemon, fake: FakeOl
     await daemon.shutdown()
 
     code, out = await run_cli("history", cwd=workspace)
-    assert code == 0 and out.startswith("c1\t") and "Explain sockets" in out
+    assert code == 0 and out.startswith("c1\t") and "\t1 turn\t" in out and "Explain sockets" in out
     code, out = await run_cli("history", "c1", cwd=workspace)
-    assert code == 0 and "## User" in out and "echo: Explain sockets" in out
+    assert code == 0 and "## User" in out and "echo: Explain sockets" in out and ", 1 turn." in out
     code, out = await run_cli("export", "c1", "--format", "json", cwd=workspace)
     exported = json.loads(out)
     assert [m["role"] for m in exported["messages"]] == ["user", "assistant"]
