@@ -308,7 +308,7 @@ describe('the model @ollama uses: the picker\'s or the setting, whichever was ch
   test('a new pick in VS Code\'s chat wins and is adopted as the setting; Select Model wins afterwards', () => {
     const choice = new PickerChoice();
     assert.deepEqual(choice.decide(undefined, 'tiny'), { model: 'tiny', adoptPicker: false }, 'another vendor\'s model: the setting');
-    assert.deepEqual(choice.decide('tiny:latest', 'tiny'), { model: 'tiny:latest', adoptPicker: false }, 'the same model');
+    assert.deepEqual(choice.decide('thinker', 'tiny'), { model: 'tiny', adoptPicker: false }, 'VS Code\'s default pick is not a choice');
     assert.deepEqual(choice.decide('plain', 'tiny'), { model: 'plain', adoptPicker: true }, 'picked in the chat');
     assert.deepEqual(choice.decide('plain', 'thinker'), { model: 'thinker', adoptPicker: false }, 'then Select Model');
     assert.deepEqual(choice.decide('plain', ''), { model: 'plain', adoptPicker: true }, 'no setting at all');

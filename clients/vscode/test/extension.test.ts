@@ -176,8 +176,13 @@ describe('the extension with the real daemon', () => {
   });
 
   test('@ollama answers with the model picked in VS Code\'s chat, which becomes the setting', async () => {
+    const ask = (picked: string) =>
+      participants.at(-1)!.handler({ prompt: 'hi', model: { vendor: 'ollama-chatd', id: picked } }, { history: [] }, new ChatStreamRecorder(), new CancellationTokenSource().token);
     await fake.reset();
-    await participants.at(-1)!.handler({ prompt: 'hi', model: { vendor: 'ollama-chatd', id: 'plain:latest' } }, { history: [] }, new ChatStreamRecorder(), new CancellationTokenSource().token);
+    await ask('thinker:latest'); // VS Code's default pick: the setting still decides
+    assert.equal((await fake.chatRequests())[0].body.model, 'tiny');
+    await fake.reset();
+    await ask('plain:latest');
     assert.equal((await fake.chatRequests())[0].body.model, 'plain:latest');
     assert.equal(settings.get('ollamaChat.model'), 'plain:latest');
     settings.set('ollamaChat.model', 'tiny');

@@ -16,7 +16,7 @@ export class PickerChoice {
 
   /** `picked`: the picker's model when it is one of ours, else undefined. */
   decide(picked: string | undefined, setting: string): ModelDecision {
-    const changed = picked !== undefined && picked !== this.lastPicked;
+    const changed = picked !== undefined && this.lastPicked !== undefined && picked !== this.lastPicked;
     this.lastPicked = picked ?? this.lastPicked;
     if (picked === undefined) return { model: setting, adoptPicker: false };
     if (setting === '' || changed) return { model: picked, adoptPicker: !sameModel(picked, setting) };
