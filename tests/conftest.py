@@ -4,6 +4,7 @@ import socket
 
 import pytest
 
+import tool_call_states
 from fake_ollama import FakeOllama
 from harness import Daemon
 
@@ -37,7 +38,8 @@ def closed_port_url() -> str:
 
 @pytest.fixture
 async def spawn_daemon(fake: FakeOllama, tmp_path):
-    """Start daemons pointed at the fake Ollama; each must have kept stdout clean."""
+    """Start daemons pointed at the fake Ollama; each must have kept stdout clean and
+    moved every tool call along the documented status machine."""
     daemons: list[Daemon] = []
 
     async def spawn(*args: str, env: dict[str, str] | None = None) -> Daemon:
@@ -51,6 +53,7 @@ async def spawn_daemon(fake: FakeOllama, tmp_path):
         daemon.kill()
         await daemon.process.wait()
         assert not daemon.stdout_violations, daemon.stdout_violations
+        assert not (broken := tool_call_states.violations(daemon.messages)), broken
 
 
 @pytest.fixture

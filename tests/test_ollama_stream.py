@@ -26,6 +26,7 @@ import pytest
 import respx
 
 from fake_ollama import FakeOllama, Reply, encode_chunk
+from ollama_chatd import http_backend
 from ollama_chatd.llm import (
     BackendError,
     BackendUnreachable,
@@ -37,6 +38,7 @@ from ollama_chatd.llm import (
     UpstreamError,
 )
 from ollama_chatd.ollama import client as client_module
+from ollama_chatd.ollama import stream as stream_module
 from ollama_chatd.ollama.client import OllamaClient
 from ollama_chatd.ollama.http1 import (
     ChunkedBody,
@@ -608,7 +610,7 @@ async def test_garbage_instead_of_http_is_unreachable() -> None:
 
 
 def test_constants_shared_with_the_httpx_path() -> None:
-    assert client_module.FAIR_SHARE_S == 0.0002 and client_module.CONNECT_TIMEOUT_S == 10.0
+    assert client_module.FAIR_SHARE_S == 0.0002 and stream_module.CONNECT_TIMEOUT_S == http_backend.CONNECT_TIMEOUT_S == 10.0
 
 
 # ---------------------------------------------------------------- http1, without sockets

@@ -18,11 +18,16 @@ ThinkLevel = bool | Literal["low", "medium", "high"]
 
 @attrs.frozen
 class ToolCall:
-    """A function call the model asked for; `arguments` is always an object."""
+    """A function call the model asked for; `arguments` is always an object.
+
+    `unreadable_arguments` keeps what the model sent when it was not a JSON object
+    (`arguments` is then empty), so the tool can answer the model with that mistake.
+    """
 
     name: str
     arguments: dict[str, Any]
     id: str | None = None
+    unreadable_arguments: str | None = None
 
 
 @attrs.frozen
@@ -101,41 +106,82 @@ class ChatChunk:
 
 
 class BackendError(Exception):
-    """Base of every failure a backend reports; `str()` is meant for a person."""
+    """Base of every failure a backend reports; `str()` is meant for a person.
+
+    `server` names the model server in words for a person ("Ollama", "the
+    OpenAI-compatible server"), so the front-ends' messages can say who failed.
+    """
+
+    server: str = "Ollama"
+
+    def _from(self, server: str | None) -> None:
+        if server is not None:
+            self.server = server
+
+    @property
+    def server_title(self) -> str:
+        """`server` at the start of a sentence."""
+        return sentence_start(self.server)
+
+
+def sentence_start(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 class BackendUnreachable(BackendError):
     """No connection could be made (or it broke before any reply)."""
 
-    def __init__(self, address: str, reason: str):
-        super().__init__(f"cannot reach Ollama at {address}: {reason}")
+    def __init__(self, address: str, reason: str, *, server: str | None = None):
+        self._from(server)
+        super().__init__(f"cannot reach {self.server} at {address}: {reason}")
         self.address = address
         self.reason = reason
 
 
 class ModelNotFound(BackendError):
-    def __init__(self, model: str, detail: str = ""):
+    def __init__(self, model: str, detail: str = "", *, server: str | None = None):
+        self._from(server)
         super().__init__(detail or f"model '{model}' not found")
         self.model = model
+
+
+BUSY_STATUSES = (429, 503)  # too many requests, unavailable: worth trying again after a pause
 
 
 class UpstreamError(BackendError):
     """The server answered with an error, as an HTTP status or mid-stream.
 
-    `status` is the HTTP status, or None for an error line inside a 200 stream.
+    `status` is the HTTP status, or None for an error line inside a 200 stream;
+    `retry_after` the seconds the server asked to wait before trying again
+    (its Retry-After header), if it said.
     """
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        *,
+        server: str | None = None,
+        retry_after: float | None = None,
+    ):
+        self._from(server)
         super().__init__(message)
         self.message = message
         self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def server_busy(self) -> bool:
+        return self.status in BUSY_STATUSES
 
 
 class FeatureNotSupported(UpstreamError):
     """The model refused a feature of the request (`tools` or `think`)."""
 
-    def __init__(self, message: str, status: int | None, feature: Literal["tools", "think"]):
-        super().__init__(message, status)
+    def __init__(
+        self, message: str, status: int | None, feature: Literal["tools", "think"], *, server: str | None = None
+    ):
+        super().__init__(message, status, server=server)
         self.feature = feature
 
 

@@ -227,7 +227,7 @@ describe('the status bar', () => {
 
 describe('settings', () => {
   test('are read with safe defaults', () => {
-    assert.deepEqual(readSettings(), { serverCommand: '', ollamaHost: '', model: '', autoApprove: [] });
+    assert.deepEqual(readSettings(), { serverCommand: '', ollamaHost: '', model: '', autoApprove: [], mcpServers: {} });
     settings.set('ollamaChat.autoApprove', ['edit_file', 42]);
     assert.deepEqual(readSettings().autoApprove, ['edit_file']);
   });
@@ -238,7 +238,7 @@ describe('settings', () => {
     settings.set('ollamaChat.ollamaHost', 'http://attacker:11434', ConfigurationTarget.WorkspaceFolder);
     settings.set('ollamaChat.autoApprove', ['write_file'], ConfigurationTarget.Workspace);
     settings.set('ollamaChat.model', 'llama3.2', ConfigurationTarget.Workspace);
-    assert.deepEqual(readSettings(), { serverCommand: '', ollamaHost: '', model: 'llama3.2', autoApprove: [] });
+    assert.deepEqual(readSettings(), { serverCommand: '', ollamaHost: '', model: 'llama3.2', autoApprove: [], mcpServers: {} });
     settings.set('ollamaChat.serverCommand', '/home/me/bin/ollama-chatd');
     assert.equal(readSettings().serverCommand, '/home/me/bin/ollama-chatd');
     settings.clear();

@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     add_store_options(serve)
     serve.set_defaults(run=_serve)
 
+    acp = commands.add_parser("acp", help="speak the Agent Client Protocol on stdin/stdout (Zed, Neovim, Emacs...)")
+    acp.add_argument("--model", "-m", help="the default model of new sessions (default: $OLLAMA_CHATD_MODEL)")
+    acp.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
+    acp.add_argument("--log-file", help="write the log here instead of stderr")
+    add_store_options(acp)
+    acp.set_defaults(run=_acp)
+
     chat = commands.add_parser("chat", help="ask a question from the terminal")
     chat.add_argument("prompt", nargs="+", help="what to ask")
     chat.add_argument("--model", "-m", help="Ollama model (default: $OLLAMA_CHATD_MODEL)")
@@ -55,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--think", action="store_true", help="ask a thinking model to think first")
     chat.add_argument("--yes", "-y", action="store_true", help="allow every change the model asks to make")
     chat.add_argument("--json", action="store_true", help="print every JSON-RPC message received, one per line")
+    chat.add_argument(
+        "--mcp-config", type=Path, metavar="FILE",
+        help='MCP servers whose tools the model may use: a JSON file with {"mcpServers": {...}} (docs/mcp.md)',
+    )
     add_store_options(chat)
     chat.set_defaults(run=_chat)
 
@@ -96,6 +107,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     options = ServeOptions(args.state_dir, args.no_store, args.log_level, args.log_file, args.client_process_id)
     return serve(opening, args.max_message_bytes, options)
+
+
+def _acp(args: argparse.Namespace) -> int:
+    from ollama_chatd import logs
+
+    logs.configure(args.log_level, args.log_file)
+    from ollama_chatd.acp.main import run  # the ACP SDK is loaded by this command only
+
+    return run(args)
 
 
 def _history(args: argparse.Namespace) -> int:

@@ -15,11 +15,13 @@ from ollama_chatd import llm
 from ollama_chatd.engine.context import answer_reserve, estimate_tokens, fit_window
 from ollama_chatd.engine.conversation import Conversation, Journal
 from ollama_chatd.engine.events import EventSink, StatusChange, TextDelta
+from ollama_chatd.engine.tool_budget import MAX_CALLS_PER_REPLY, ToolBudget
 
 logger = logging.getLogger(__name__)
 
 StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
-BUSY_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each retry of a 503 (server busy)
+BUSY_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each retry of a 429 or 503 (server busy)
+LONGEST_RETRY_AFTER_S = 30.0  # a server asking for a longer wait gets its error shown instead
 CHECKPOINT_SECONDS = 1.0
 
 
@@ -29,11 +31,13 @@ class ToolRunner(Protocol):
     def specs(self) -> tuple[llm.ToolSpec, ...]: ...
 
     async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
-        """Return the tool's result for the model (failures too, as readable text)."""
+        """Return the tool's result for the model (failures too, as readable text).
+        Cancelled, it reports nothing more: the caller `skip`s the call."""
         ...
 
     def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
-        """Report a call that will not run (the turn ended first); return its result text."""
+        """Report a call that will not run, or whose run was cancelled (the turn ended
+        first), with its one final status; return its result text."""
         ...
 
 
@@ -93,6 +97,13 @@ class _Reply:
     tool_calls: list[llm.ToolCall] = attrs.Factory(list)
     done_reason: llm.DoneReason | None = None
     usage: llm.Usage = llm.Usage()
+    calls_left_out: int = 0  # past the one over the cap, neither kept nor run
+
+    def add_calls(self, calls: Sequence[llm.ToolCall]) -> None:
+        """Keep the calls up to one over the cap (it will carry the error), count the rest."""
+        room = max(MAX_CALLS_PER_REPLY + 1 - len(self.tool_calls), 0)
+        self.tool_calls.extend(calls[:room])
+        self.calls_left_out += len(calls) - len(calls[:room])
 
     def message(self) -> llm.Message:
         return llm.Message(
@@ -125,6 +136,7 @@ class Turn:
         self._usage = llm.Usage()
         self._last_round = llm.Usage()
         self._said_no_tools = False
+        self._budget = ToolBudget()
 
     @property
     def produced_nothing(self) -> bool:
@@ -161,7 +173,7 @@ class Turn:
                 limit = self._settings.max_tool_rounds
                 await self._run_tools(reply.tool_calls, skip=f"not run: the limit of {limit} tool rounds was reached")
                 return self.result("max_tool_rounds")
-            await self._run_tools(reply.tool_calls)
+            await self._run_tools(reply.tool_calls, left_out=reply.calls_left_out)
         raise AssertionError("unreachable")
 
     def result(self, stop_reason: StopReason) -> TurnResult:
@@ -193,11 +205,10 @@ class Turn:
                     raise
                 if self._drop_refused_feature(failure.error):
                     continue
-                if not _server_busy(failure.error) or busy_retries == len(delays):
+                if busy_retries == len(delays) or (delay := _busy_wait(failure.error, delays[busy_retries])) is None:
                     raise
-                delay = delays[busy_retries]
                 busy_retries += 1
-                self._status("retrying", f"Ollama is busy ({failure.error}); trying again in {delay:g} s")
+                self._status("retrying", f"{failure.error.server_title} is busy ({failure.error}); trying again in {delay:g} s")
                 await asyncio.sleep(delay)
                 continue
             self._usage += reply.usage
@@ -269,7 +280,7 @@ class Turn:
                         reply.content.append(chunk.content)
                         self._emit(TextDelta("content", chunk.content))
                     if chunk.tool_calls:
-                        reply.tool_calls.extend(chunk.tool_calls)
+                        reply.add_calls(chunk.tool_calls)
                     if chunk.done:
                         reply.done_reason = chunk.done_reason
                         reply.usage = chunk.usage or llm.Usage()
@@ -315,22 +326,23 @@ class Turn:
 
     # -- tools ------------------------------------------------------------------------------
 
-    async def _run_tools(self, calls: list[llm.ToolCall], *, skip: str | None = None) -> None:
+    async def _run_tools(self, calls: list[llm.ToolCall], *, skip: str | None = None, left_out: int = 0) -> None:
         tools = self._settings.tools
         assert tools is not None
         chat_id = self._conversation.chat_id
         pending = [(self._settings.new_call_id(), call) for call in calls]
         try:
-            while pending:
+            for index in range(len(calls)):
                 call_id, call = pending[0]
-                if skip is not None:
-                    result = tools.skip(chat_id, call_id, call, self._emit, skip)
+                if (why := skip or self._budget.refusal(index, left_out)) is not None:
+                    result = tools.skip(chat_id, call_id, call, self._emit, why)
                 else:
-                    result = await tools.run(chat_id, call_id, call, self._emit)
+                    result = self._budget.charge(await tools.run(chat_id, call_id, call, self._emit))
                 self._record(_tool_message(call, result))
                 pending.pop(0)
         except asyncio.CancelledError:
-            # Every call the model made gets a result, so the next turn's history is valid.
+            # Every call the model made gets a result, so the next turn's history is valid;
+            # the one that was running included (its run reported no final status).
             for call_id, call in pending:
                 result = tools.skip(chat_id, call_id, call, self._emit, "cancelled by the user")
                 self._record(_tool_message(call, result))
@@ -341,8 +353,14 @@ def _without_calls(message: llm.Message) -> llm.Message:
     return attrs.evolve(message, tool_calls=())
 
 
-def _server_busy(error: llm.BackendError) -> bool:
-    return isinstance(error, llm.UpstreamError) and error.status == 503
+def _busy_wait(error: llm.BackendError, backoff: float) -> float | None:
+    """Seconds to wait before asking a busy server again: what it asked for (Retry-After),
+    else `backoff`; None when it is not busy, or asks for longer than a person would wait."""
+    if not isinstance(error, llm.UpstreamError) or not error.server_busy:
+        return None
+    if error.retry_after is None:
+        return backoff
+    return error.retry_after if error.retry_after <= LONGEST_RETRY_AFTER_S else None
 
 
 def _tool_message(call: llm.ToolCall, result: str) -> llm.Message:

@@ -12,28 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import ssl
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from importlib import metadata
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 
+from ..http_backend import ServerConnection, StatusError, describe_failure, excerpt, read_at_most
 from ..llm import (
     BackendError,
-    BackendUnreachable,
     ChatChunk,
     ChatRequest,
     ModelInfo,
     UpstreamError,
 )
 from .errors import (
-    ERROR_BODY_READ_LIMIT,
     closed_mid_answer,
     ended_without_done,
     is_chat_stream,
@@ -41,12 +36,11 @@ from .errors import (
     status_error,
 )
 from .ndjson import DEFAULT_MAX_LINE_BYTES, LineSplitter, LineTooLong
-from .stream import CONNECT_TIMEOUT_S, DRAIN_TIMEOUT_S, FAIR_SHARE_S, RawChatStream, direct_endpoint
+from .stream import DRAIN_TIMEOUT_S, FAIR_SHARE_S, RawChatStream, direct_endpoint
 from .wire import (
     ModelDetails,
     ModelSummary,
     chat_payload,
-    excerpt,
     parse_chat_line,
     parse_show,
     parse_tags,
@@ -55,13 +49,7 @@ from .wire import (
 
 log = logging.getLogger(__name__)
 
-# No read timeout: Ollama sends nothing, not even headers, until the first token,
-# and queueing plus loading a model can take minutes. A short read timeout would
-# also abort the load on the server side (reference §4).
-TIMEOUT = httpx.Timeout(connect=CONNECT_TIMEOUT_S, read=None, write=30.0, pool=None)
-
 DEFAULT_STALL_TIMEOUT_S = 120.0
-_REASON_CHARS = 200
 
 _STREAM_HEADERS = {
     "Accept": "application/x-ndjson",
@@ -89,16 +77,11 @@ class OllamaClient:
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         stall_timeout: float = DEFAULT_STALL_TIMEOUT_S,
     ):
-        self.base_url = base_url.rstrip("/")
+        self._connection = ServerConnection(base_url, "Ollama", headers=headers, verify=verify, transport=transport)
+        self.base_url = self._connection.base_url
         self._max_line_bytes = max_line_bytes
         self._stall_timeout = stall_timeout
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=_default_headers(headers),
-            verify=_ssl_verify(verify),
-            transport=transport,
-            timeout=TIMEOUT,
-        )
+        self._http = self._connection.http
         # A caller's transport (a test's mock, say) must see every request.
         self._raw = None if transport is not None else self._raw_chat_stream()
 
@@ -191,7 +174,7 @@ class OllamaClient:
             except httpx.RequestError as exc:
                 if done:
                     return  # the answer is complete; a sloppy close after it is harmless
-                raise closed_mid_answer(_describe_failure(exc)) from exc
+                raise closed_mid_answer(describe_failure(exc)) from exc
             except LineTooLong as exc:
                 raise UpstreamError(str(exc)) from exc
             except TimeoutError:
@@ -245,11 +228,7 @@ class OllamaClient:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send and wait for the status line; anything failing before it means unreachable."""
-        request = self._http.build_request(method, path, json=json, headers=headers)
-        try:
-            return await self._http.send(request, stream=True)
-        except httpx.RequestError as exc:
-            raise BackendUnreachable(self.base_url, _describe_failure(exc)) from exc
+        return await self._connection.send(method, path, json=json, headers=headers)
 
     async def _request_json(
         self,
@@ -259,27 +238,20 @@ class OllamaClient:
         json: Any = None,
         model: str | None = None,
     ) -> Mapping[str, Any]:
-        response = await self._send(method, path, json=json)
-        try:
-            if not response.is_success:
-                raise await self._status_error(response, model=model)
-            try:
-                body = await response.aread()
-            except httpx.RequestError as exc:
-                raise UpstreamError(
-                    f"the connection to Ollama closed while reading {path} ({_describe_failure(exc)})",
-                    response.status_code,
-                ) from exc
-        finally:
-            await response.aclose()
-        return _json_object(body, path, response.status_code)
+        return await self._connection.request_json(method, path, self._status_error_for(model), json=json)
+
+    def _status_error_for(self, model: str | None) -> StatusError:
+        """Turn a non-2xx answer (and what could be read of its body) into the error to raise."""
+
+        def error(response: httpx.Response, body: bytes) -> BackendError:
+            return status_error(
+                response.status_code, response.reason_phrase, response.headers, body, base_url=self.base_url, model=model
+            )
+
+        return error
 
     async def _status_error(self, response: httpx.Response, *, model: str | None) -> BackendError:
-        """Turn a non-2xx answer into the error to raise (the caller raises it)."""
-        body = await _read_at_most(response, ERROR_BODY_READ_LIMIT)
-        return status_error(
-            response.status_code, response.reason_phrase, response.headers, body, base_url=self.base_url, model=model
-        )
+        return self._status_error_for(model)(response, await read_at_most(response))
 
 
 def _body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
@@ -304,21 +276,6 @@ async def _drain(body: AsyncIterator[bytes]) -> None:
                 pass
 
 
-async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
-    """Read an error body, stopping at `limit` bytes; a failure mid-way keeps what came."""
-    parts: list[bytes] = []
-    size = 0
-    try:
-        async for part in response.aiter_bytes():
-            parts.append(part)
-            size += len(part)
-            if size >= limit:
-                break
-    except httpx.RequestError:
-        pass  # the status already says what went wrong; the text is a bonus
-    return b"".join(parts)[:limit]
-
-
 def _model_info(name: str, summary: ModelSummary | None, details: ModelDetails | None) -> ModelInfo:
     return ModelInfo(
         name=name,
@@ -330,16 +287,6 @@ def _model_info(name: str, summary: ModelSummary | None, details: ModelDetails |
         capabilities=frozenset(details.capabilities) if details and details.capabilities else None,
         context_length=details.context_length if details else None,
     )
-
-
-def _json_object(body: bytes, path: str, status: int) -> Mapping[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise UpstreamError(f"Ollama answered {path} with a body that is not JSON: {excerpt(body)}", status) from None
-    if not isinstance(data, dict):
-        raise UpstreamError(f"Ollama answered {path} with JSON that is not an object: {excerpt(body)}", status)
-    return data
 
 
 def _parse(parser: Callable[[Mapping[str, Any]], T], body: Mapping[str, Any], path: str) -> T:
@@ -356,33 +303,3 @@ def _httpx_is_patched() -> bool:
     if (httpcore := sys.modules.get("httpcore")) is not None:
         carriers.append(httpcore.AsyncConnectionPool.handle_async_request)
     return not all(getattr(carrier, "__module__", "").startswith(("httpx", "httpcore")) for carrier in carriers)
-
-
-def _describe_failure(exc: httpx.RequestError) -> str:
-    """A short reason for a transport failure, never empty."""
-    if isinstance(exc, httpx.ConnectTimeout):
-        return f"no connection within {CONNECT_TIMEOUT_S:g} s"
-    text = str(exc).strip() or type(exc).__name__
-    return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS] + "…"
-
-
-def _default_headers(extra: Mapping[str, str] | None) -> httpx.Headers:
-    headers = httpx.Headers({"Accept": "application/json", "User-Agent": f"ollama-chatd/{_own_version()}"})
-    headers.update(extra or {})  # the caller's headers win, e.g. Authorization for a remote Ollama
-    return headers
-
-
-def _own_version() -> str:
-    try:
-        return metadata.version("ollama-chatd")
-    except metadata.PackageNotFoundError:
-        return "dev"
-
-
-def _ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:
-    # httpx 0.28 deprecates a CA path string; build the context it wants instead.
-    if isinstance(verify, str):
-        if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
-        return ssl.create_default_context(cafile=verify)
-    return verify

@@ -7,16 +7,12 @@ same answer always becomes the same `BackendError` with the same message.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from typing import Literal
 
-from ..llm import BackendError, FeatureNotSupported, ModelNotFound, UpstreamError
-from .wire import error_text
-
-ERROR_BODY_READ_LIMIT = 64 * 1024  # enough for any real error; a proxy page gets cut
-_ERROR_TEXT_CHARS = 500
+from .. import http_backend
+from ..http_backend import error_field, looks_like_json, readable_text, retry_after_seconds
+from ..llm import BUSY_STATUSES, BackendError, FeatureNotSupported, ModelNotFound, UpstreamError
 
 _EMPTY_BODY_HINTS = {
     403: " (Ollama refuses requests whose Host header is not local when it listens on loopback; "
@@ -42,9 +38,9 @@ def status_error(
     """Turn an answer that is not a chat stream into the error to raise (the caller raises it).
 
     `headers` must answer lower-case names (httpx.Headers, or a dict built that way);
-    `body` is what could be read of it, at most ERROR_BODY_READ_LIMIT bytes.
+    `body` is what could be read of it, at most http_backend.ERROR_BODY_READ_LIMIT bytes.
     """
-    error = _error_field(body)
+    error = error_field(body)
     # Only a JSON 404 is Ollama's "model not found"; a plain 404 means the URL
     # does not lead to Ollama at all (wrong path, another server).
     if status == 404 and model is not None and error is not None:
@@ -54,14 +50,15 @@ def status_error(
     # An empty 403 is Ollama's own Host-header check (see _EMPTY_BODY_HINTS), not credentials.
     if status == 401 or (status == 403 and body.strip()):
         return UpstreamError(
-            f"Ollama at {base_url} refused the request ({status}: {error or _readable_text(body, '') or 'unauthorized'}). "
+            f"Ollama at {base_url} refused the request ({status}: {error or readable_text(body, '') or 'unauthorized'}). "
             "If it needs credentials, set OLLAMA_API_KEY (sent as a Bearer token) or the `headers` "
             "initialization option",
             status,
         )
+    retry_after = retry_after_seconds(headers) if status in BUSY_STATUSES else None
     if error is not None:
-        return UpstreamError(error, status)
-    return UpstreamError(_describe_odd_body(status, reason_phrase, headers, body, base_url), status)
+        return UpstreamError(error, status, retry_after=retry_after)
+    return UpstreamError(_describe_odd_body(status, reason_phrase, headers, body, base_url), status, retry_after=retry_after)
 
 
 def _describe_odd_body(status: int, reason_phrase: str, headers: Mapping[str, str], body: bytes, base_url: str) -> str:
@@ -72,8 +69,8 @@ def _describe_odd_body(status: int, reason_phrase: str, headers: Mapping[str, st
     if not body.strip():
         hint = _EMPTY_BODY_HINTS.get(status, "")
         return f"Ollama answered {status_line} with an empty body{hint}"
-    text = _readable_text(body, headers.get("content-type", ""))
-    if _looks_like_json(body):
+    text = readable_text(body, headers.get("content-type", ""))
+    if looks_like_json(body):
         return f"Ollama answered {status_line}: {text}"
     return (
         f"Ollama answered {status_line} with a body that is not JSON (is {base_url} really Ollama, or a proxy?): {text}"
@@ -84,14 +81,11 @@ def _describe_odd_body(status: int, reason_phrase: str, headers: Mapping[str, st
 
 
 def closed_mid_answer(reason: str) -> UpstreamError:
-    return UpstreamError(f"the connection to Ollama closed in the middle of the answer ({reason})")
+    return http_backend.closed_mid_answer(reason, server="Ollama")
 
 
 def stalled(stall_timeout: float) -> UpstreamError:
-    return UpstreamError(
-        f"Ollama stalled: nothing arrived for {stall_timeout:g} s in the middle of the "
-        "answer (what came is kept); try again, or check Ollama's log"
-    )
+    return http_backend.stalled(stall_timeout, server="Ollama")
 
 
 def ended_without_done() -> UpstreamError:
@@ -108,34 +102,3 @@ def _unsupported_feature(error: str) -> Literal["tools", "think"] | None:
     if error.endswith("does not support thinking"):
         return "think"
     return None
-
-
-def _error_field(body: bytes) -> str | None:
-    """Ollama's `{"error": ...}` text, or None when the body is not shaped like that."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if isinstance(data, dict) and "error" in data:
-        return error_text(data["error"])
-    return None
-
-
-def _looks_like_json(body: bytes) -> bool:
-    try:
-        json.loads(body)
-    except ValueError:
-        return False
-    return True
-
-
-_TAG = re.compile(rb"<[^>]*>")
-_SPACES = re.compile(r"\s+")
-
-
-def _readable_text(body: bytes, content_type: str) -> str:
-    """A one-line, trimmed version of a body for an error message (HTML tags removed)."""
-    if "html" in content_type or body.lstrip()[:1] == b"<":
-        body = _TAG.sub(b" ", body)
-    text = _SPACES.sub(" ", body.decode("utf-8", errors="replace")).strip()
-    return text if len(text) <= _ERROR_TEXT_CHARS else text[:_ERROR_TEXT_CHARS] + "…"

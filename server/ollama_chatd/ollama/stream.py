@@ -31,9 +31,9 @@ from typing import cast
 
 import httpx
 
+from ..http_backend import CONNECT_TIMEOUT_S, ERROR_BODY_READ_LIMIT
 from ..llm import BackendError, BackendUnreachable, ChatChunk, ChatRequest, UpstreamError
 from .errors import (
-    ERROR_BODY_READ_LIMIT,
     closed_mid_answer,
     ended_without_done,
     is_chat_stream,
@@ -55,7 +55,6 @@ from .wire import chat_payload, parse_chat_line
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 10.0
 FAIR_SHARE_S = 0.0002  # longest a stream keeps the event loop to itself
 DRAIN_TIMEOUT_S = 1.0  # for the end of the body after the final chunk; see _drain
 READ_BYTES = 64 * 1024  # upstream bytes handled in one step

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from ..http_backend import error_text, excerpt
 from ..llm import (
     ChatChunk,
     ChatRequest,
@@ -23,7 +24,6 @@ from ..llm import (
     Usage,
 )
 
-_EXCERPT_CHARS = 200
 _EMPTY: Mapping[str, Any] = {}
 _KNOWN_DONE_REASONS: dict[Any, DoneReason] = {"stop": "stop", "length": "length"}
 
@@ -269,28 +269,3 @@ def _list_field(body: Mapping[str, Any], field: str, endpoint: str) -> list[Any]
 def _int_or_none(value: Any) -> int | None:
     # bool is an int subclass; a true/false here is garbage, not 1/0.
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-# ---------------------------------------------------------------- error text
-
-
-def error_text(error: Any) -> str:
-    """The human text of an `error` field: Ollama's string, or an OpenAI-style object."""
-    if isinstance(error, str):
-        return error
-    message = error.get("message") if isinstance(error, dict) else None
-    if isinstance(message, str):
-        return message
-    return json.dumps(error, ensure_ascii=False)
-
-
-def excerpt(value: bytes | str | Any, limit: int = _EXCERPT_CHARS) -> str:
-    """A short, printable quote of something Ollama sent, for error messages."""
-    if isinstance(value, bytes | bytearray):
-        text = bytes(value[: limit * 4]).decode("utf-8", errors="replace")
-    elif isinstance(value, str):
-        text = value
-    else:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    text = text.strip()
-    return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"

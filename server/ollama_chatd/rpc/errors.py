@@ -100,29 +100,43 @@ def _backend_error(error: llm.BackendError, partial: llm.Message | None) -> Json
     if isinstance(error, llm.BackendUnreachable):
         return ChatError(OLLAMA_UNREACHABLE, _unreachable(error), "ollama_unreachable", address=error.address)
     if isinstance(error, llm.ModelNotFound):
-        return ChatError(
-            MODEL_NOT_FOUND,
-            f"Model '{error.model}' is not installed in Ollama. Download it with "
-            f"`ollama pull {error.model}`, or choose another (`ollama list`).",
-            "model_not_found",
-            model=error.model,
-        )
+        return ChatError(MODEL_NOT_FOUND, _model_not_found(error), "model_not_found", model=error.model)
     details: dict[str, Any] = {"status": getattr(error, "status", None)}
     if partial is not None:
         details["partial"] = _partial(partial)
-    return ChatError(UPSTREAM_ERROR, f"Ollama reported an error: {error}", "upstream_error", **details)
+    return ChatError(UPSTREAM_ERROR, f"{error.server_title} reported an error: {error}", "upstream_error", **details)
 
 
 def _unreachable(error: llm.BackendUnreachable) -> str:
     if "CERTIFICATE" in error.reason.upper():
         return (
-            f"Cannot reach Ollama at {error.address}: its certificate is not trusted ({error.reason}). "
+            f"Cannot reach {error.server} at {error.address}: its certificate is not trusted ({error.reason}). "
             "If it comes from a private CA, point the `caBundle` initialization option at that CA's PEM file."
         )
+    if _is_ollama(error):
+        return (
+            f"Cannot reach Ollama at {error.address} ({error.reason}). Start it with `ollama serve`, or point "
+            "the daemon at it with the OLLAMA_HOST environment variable or the `ollamaHost` initialization option."
+        )
     return (
-        f"Cannot reach Ollama at {error.address} ({error.reason}). Start it with `ollama serve`, or point "
-        "the daemon at it with the OLLAMA_HOST environment variable or the `ollamaHost` initialization option."
+        f"Cannot reach {error.server} at {error.address} ({error.reason}). Start it, or point the daemon at it "
+        "with the OPENAI_BASE_URL environment variable or the `baseUrl` initialization option."
     )
+
+
+def _model_not_found(error: llm.ModelNotFound) -> str:
+    if _is_ollama(error):
+        return (
+            f"Model '{error.model}' is not installed in Ollama. Download it with "
+            f"`ollama pull {error.model}`, or choose another (`ollama list`)."
+        )
+    return str(error)  # the backend's own sentence, naming the models it serves
+
+
+def _is_ollama(error: llm.BackendError) -> bool:
+    # Ollama's fixes name its own commands and options; any other server gets the
+    # words of the OpenAI-compatible backend, the only other one there is.
+    return error.server == llm.BackendError.server
 
 
 def _partial(message: llm.Message) -> dict[str, str]:

@@ -64,11 +64,7 @@ def apply_to_disk(ws: Workspace, edit: ProposedEdit) -> None:
     an existing file. On any failure the target is untouched and no temp file stays.
     """
     shown = edit.display_path
-    if ws.resolve(shown, write=True) != edit.path:
-        raise ToolError(
-            f"{shown!r} now leads to a different file than when the change was "
-            f"proposed (a symbolic link changed); read it again and redo the change"
-        )
+    check_same_target(ws, edit)
     dir_fd = _open_parent_directory(ws, edit, create=edit.old_text is None)
     try:
         existing_mode = _check_unchanged(ws, edit, dir_fd)
@@ -77,15 +73,27 @@ def apply_to_disk(ws: Workspace, edit: ProposedEdit) -> None:
         os.close(dir_fd)
 
 
+def check_same_target(ws: Workspace, edit: ProposedEdit) -> None:
+    """Refuse (ToolError) an edit whose path no longer resolves to where it was proposed."""
+    if ws.resolve(edit.display_path, write=True) != edit.path:
+        raise ToolError(
+            f"{edit.display_path!r} now leads to a different file than when the change was "
+            f"proposed (a symbolic link changed); read it again and redo the change"
+        )
+
+
 def _open_parent_directory(ws: Workspace, edit: ProposedEdit, *, create: bool) -> int:
     """An fd on the target's directory, reached component by component without
-    following any symlink, creating missing directories when creating a file."""
+    following any symlink, creating missing directories when creating a file.
+    Each fd is closed in exactly one place: here, once its child is open or on failure."""
     folder = ws.folder_of(edit.path)
     assert folder is not None  # resolve() just confirmed it
     fd = ws.open_directory(folder.path)
     try:
         for part in edit.path.parent.relative_to(folder.path).parts:
-            fd = _enter(fd, part, create=create, shown=edit.display_path)
+            child = _enter(fd, part, create=create, shown=edit.display_path)
+            os.close(fd)
+            fd = child
     except BaseException:
         os.close(fd)
         raise
@@ -93,7 +101,7 @@ def _open_parent_directory(ws: Workspace, edit: ProposedEdit, *, create: bool) -
 
 
 def _enter(parent_fd: int, name: str, *, create: bool, shown: str) -> int:
-    """Open (maybe create) the directory `name` inside `parent_fd`; closes the parent."""
+    """Open (maybe create) the directory `name` inside `parent_fd`, which stays open."""
     try:
         if create:
             try:
@@ -103,8 +111,6 @@ def _enter(parent_fd: int, name: str, *, create: bool, shown: str) -> int:
         return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
     except OSError as e:
         raise _directory_error(e, name, shown) from None
-    finally:
-        os.close(parent_fd)
 
 
 def _directory_error(error: OSError, name: str, shown: str) -> ToolError:

@@ -41,6 +41,7 @@ export interface InitializationOptions {
   model?: string;
   maxToolRounds?: number;
   autoApprove?: string[];
+  mcpServers?: Record<string, unknown>;
 }
 
 export interface ChatStartParams {

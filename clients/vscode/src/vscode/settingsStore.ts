@@ -7,17 +7,19 @@ import { SETTINGS_NEEDING_RESTART, type Settings } from '../core/settings';
  * Every setting is declared with `"scope": "window"`, the scope VS Code reads from User
  * settings in local and remote windows alike (`machine` settings are read only from the
  * remote's Machine settings there). A repository's `.vscode/settings.json` must not choose
- * the program that runs, where the workspace's files are sent, or which changes skip the
- * approval: those three are read from User settings only.
+ * the programs that run, where the workspace's files are sent, or which changes skip the
+ * approval: all but the model are read from User settings only.
  */
 export function readSettings(): Settings {
   const config = vscode.workspace.getConfiguration(SETTINGS_SECTION);
   const autoApprove = userValue(config, 'autoApprove');
+  const mcpServers = userValue(config, 'mcpServers');
   return {
     serverCommand: stringOr(userValue(config, 'serverCommand')),
     ollamaHost: stringOr(userValue(config, 'ollamaHost')),
     model: stringOr(config.get('model')),
     autoApprove: Array.isArray(autoApprove) ? autoApprove.filter((t): t is string => typeof t === 'string') : [],
+    mcpServers: isPlainObject(mcpServers) ? mcpServers : {},
   };
 }
 
@@ -48,6 +50,10 @@ export function watchSettings(reactions: SettingsReactions): vscode.Disposable {
 
 function userValue(config: vscode.WorkspaceConfiguration, key: string): unknown {
   return config.inspect(key)?.globalValue;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function stringOr(value: unknown): string {
