@@ -184,7 +184,10 @@ def test_allow_changes_the_buffer_and_undo_reverts_it(vscode: Session):
     wait_until(lambda: page.find(".quick-input-widget .quick-input-box input"), 10, "quick open").send_keys("notes.txt")
     wait_until(lambda: any("notes.txt" in t for t in page.texts(".quick-input-list .monaco-list-row")), 10, "notes.txt")
     page.keys(Keys.ENTER)
-    editor_text = lambda: page.find(".editor-instance .view-lines").text  # noqa: E731
+    def editor_text() -> str | None:
+        lines = page.find(".editor-instance .view-lines")  # None while the editor opens
+        return lines.text if lines else None
+
     wait_until(lambda: editor_text() == "hello llama", 10, "the edited buffer")
     page.shot("allowed")
     page.click(".editor-instance .view-lines", "the editor")
