@@ -9,6 +9,7 @@ import os
 import sys
 
 from ollama_chatd import __version__, llm
+from ollama_chatd.cli.advice import START_OLLAMA
 from ollama_chatd.config import MODEL_ENV, InitializationOptions, Settings
 from ollama_chatd.ollama.client import OllamaClient
 
@@ -22,7 +23,7 @@ def run_doctor(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.resolve(InitializationOptions(ollama_host=args.host, model=args.model))
+    return Settings.resolve(InitializationOptions(ollama_host=args.host, model=getattr(args, "model", None)))
 
 
 def _client(settings: Settings) -> OllamaClient:
@@ -33,6 +34,9 @@ async def _models(settings: Settings) -> int:
     async with _client(settings) as client:
         try:
             models = await client.installed_models()
+        except llm.BackendUnreachable as error:
+            print(f"error: {error}; {START_OLLAMA}", file=sys.stderr)
+            return 1
         except llm.BackendError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
@@ -67,7 +71,7 @@ async def _doctor(settings: Settings) -> int:
         try:
             version = await client.version()
         except llm.BackendError as error:
-            report.line(False, f"Ollama is not reachable: {error}", "start it with `ollama serve`, or set OLLAMA_HOST")
+            report.line(False, f"Ollama is not reachable: {error}", START_OLLAMA)
             return report.verdict()
         report.line(True, f"Ollama {version} is reachable")
         try:
