@@ -95,7 +95,9 @@ async def _start_endless(daemon: Daemon, fake: FakeOllama, **reply) -> tuple[int
 
 
 async def _assert_nothing_after(daemon: Daemon, msg_id: int | str) -> None:
-    await asyncio.sleep(0.2)
+    # The daemon answers in order: once a later request is answered, whatever the turn
+    # could still have sent is here.
+    await daemon.request("chat/list", {})
     answer_at = daemon.index_of_response(msg_id)
     assert not [m for m in daemon.messages[answer_at:] if m.get("method") == "chat/token"]
 

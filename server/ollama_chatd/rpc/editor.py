@@ -62,7 +62,8 @@ class ClientApprover:
 
     async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
         verb = "Create" if edit.old_text is None else "Edit"
-        return await self._ask(chat_id, call_id, call, f"{verb} {edit.display_path}", edit.diff)
+        diff = await asyncio.to_thread(lambda: edit.diff)  # up to 10 MiB each side: not on the loop
+        return await self._ask(chat_id, call_id, call, f"{verb} {edit.display_path}", diff)
 
     async def ask_to_run(self, chat_id: str, call_id: str, call: llm.ToolCall, title: str) -> Decision:
         """For a call that changes no file (an MCP tool): the arguments say what it does."""
