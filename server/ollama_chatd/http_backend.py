@@ -60,8 +60,21 @@ def describe_failure(exc: httpx.RequestError) -> str:
     """A short reason for a transport failure, never empty."""
     if isinstance(exc, httpx.ConnectTimeout):
         return f"no connection within {CONNECT_TIMEOUT_S:g} s"
-    text = str(exc).strip() or type(exc).__name__
+    text = _system_words(exc) or str(exc).strip() or type(exc).__name__
     return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS] + "…"
+
+
+def _system_words(exc: BaseException) -> str | None:
+    """The operating system's words for the error beneath httpx's ("Connection refused"),
+    where httpx only says "All connection attempts failed"."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # httpx -> httpcore -> anyio -> the socket's error
+        if cause is None:
+            return None
+        if isinstance(cause, OSError) and cause.errno:
+            return os.strerror(cause.errno)
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
