@@ -24,12 +24,20 @@ LONGEST_RETRY_AFTER_S = 30.0  # a server asking for a longer wait gets its error
 CHECKPOINT_SECONDS = 1.0
 
 
+@attrs.frozen
+class ToolResult:
+    """A result with images (base64): the model gets them only if it can see."""
+
+    text: str
+    images: tuple[str, ...]
+
+
 class ToolRunner(Protocol):
     """Runs the model's tool calls; see `ollama_chatd.tools.runner`."""
 
     def specs(self) -> tuple[llm.ToolSpec, ...]: ...
 
-    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
+    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str | ToolResult:
         """Return the tool's result for the model (failures too, as readable text).
         Cancelled, it reports nothing more: the caller `skip`s the call."""
         ...
@@ -317,6 +325,12 @@ class Turn:
 
     # -- tools ------------------------------------------------------------------------------
 
+    def _tool_message(self, call: llm.ToolCall, result: str | ToolResult) -> llm.Message:
+        text, images = (result, ()) if isinstance(result, str) else (result.text, result.images)
+        if images and not self._model.can("vision"):
+            text, images = f"{text}\n[the images are not shown: {self._model.name} cannot see images]", ()
+        return llm.Message("tool", text, images=images, tool_name=call.name, tool_call_id=call.id)
+
     async def _run_tools(self, calls: list[llm.ToolCall], *, skip: str | None = None) -> None:
         tools = self._settings.tools
         assert tools is not None
@@ -329,14 +343,14 @@ class Turn:
                     result = tools.skip(chat_id, call_id, call, self._emit, skip)
                 else:
                     result = await tools.run(chat_id, call_id, call, self._emit)
-                self._record(_tool_message(call, result))
+                self._record(self._tool_message(call, result))
                 pending.pop(0)
         except asyncio.CancelledError:
             # Every call the model made gets a result, so the next turn's history is valid;
             # the one that was running included (its run reported no final status).
             for call_id, call in pending:
                 result = tools.skip(chat_id, call_id, call, self._emit, "cancelled by the user")
-                self._record(_tool_message(call, result))
+                self._record(self._tool_message(call, result))
             raise
 
 
@@ -352,7 +366,3 @@ def _busy_wait(error: llm.BackendError, backoff: float) -> float | None:
     if error.retry_after is None:
         return backoff
     return error.retry_after if error.retry_after <= LONGEST_RETRY_AFTER_S else None
-
-
-def _tool_message(call: llm.ToolCall, result: str) -> llm.Message:
-    return llm.Message("tool", result, tool_name=call.name, tool_call_id=call.id)
