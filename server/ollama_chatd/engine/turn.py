@@ -7,18 +7,18 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import attrs
 
 from ollama_chatd import llm
 from ollama_chatd.engine.context import answer_reserve, estimate_tokens, fit_window
 from ollama_chatd.engine.conversation import Conversation, Journal
-from ollama_chatd.engine.events import EventSink, StatusChange, TextDelta
+from ollama_chatd.engine.tool_budget import MAX_CALLS_PER_REPLY, ToolBudget
+from ollama_chatd.events import EventSink, StatusChange, StopReason, TextDelta
 
 logger = logging.getLogger(__name__)
 
-StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
 BUSY_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each retry of a 429 or 503 (server busy)
 LONGEST_RETRY_AFTER_S = 30.0  # a server asking for a longer wait gets its error shown instead
 CHECKPOINT_SECONDS = 1.0
@@ -104,6 +104,13 @@ class _Reply:
     tool_calls: list[llm.ToolCall] = attrs.Factory(list)
     done_reason: llm.DoneReason | None = None
     usage: llm.Usage = llm.Usage()
+    calls_left_out: int = 0  # past the one over the cap, neither kept nor run
+
+    def add_calls(self, calls: Sequence[llm.ToolCall]) -> None:
+        """Keep the calls up to one over the cap (it will carry the error), count the rest."""
+        room = max(MAX_CALLS_PER_REPLY + 1 - len(self.tool_calls), 0)
+        self.tool_calls.extend(calls[:room])
+        self.calls_left_out += len(calls) - len(calls[:room])
 
     def message(self) -> llm.Message:
         return llm.Message(
@@ -136,6 +143,7 @@ class Turn:
         self._usage = llm.Usage()
         self._last_round = llm.Usage()
         self._said_no_tools = False
+        self._budget = ToolBudget()
 
     @property
     def produced_nothing(self) -> bool:
@@ -172,7 +180,7 @@ class Turn:
                 limit = self._settings.max_tool_rounds
                 await self._run_tools(reply.tool_calls, skip=f"not run: the limit of {limit} tool rounds was reached")
                 return self.result("max_tool_rounds")
-            await self._run_tools(reply.tool_calls)
+            await self._run_tools(reply.tool_calls, left_out=reply.calls_left_out)
         raise AssertionError("unreachable")
 
     def result(self, stop_reason: StopReason) -> TurnResult:
@@ -279,7 +287,7 @@ class Turn:
                         reply.content.append(chunk.content)
                         self._emit(TextDelta("content", chunk.content))
                     if chunk.tool_calls:
-                        reply.tool_calls.extend(chunk.tool_calls)
+                        reply.add_calls(chunk.tool_calls)
                     if chunk.done:
                         reply.done_reason = chunk.done_reason
                         reply.usage = chunk.usage or llm.Usage()
@@ -325,32 +333,36 @@ class Turn:
 
     # -- tools ------------------------------------------------------------------------------
 
-    def _tool_message(self, call: llm.ToolCall, result: str | ToolResult) -> llm.Message:
+    def _result_message(self, call: llm.ToolCall, result: str | ToolResult) -> llm.Message:
+        """A run's result, charged to the turn's budget; its images only for a model that can see."""
         text, images = (result, ()) if isinstance(result, str) else (result.text, result.images)
+        text = self._budget.charge(text)
         if images and not self._model.can("vision"):
             text, images = f"{text}\n[the images are not shown: {self._model.name} cannot see images]", ()
-        return llm.Message("tool", text, images=images, tool_name=call.name, tool_call_id=call.id)
+        elif images and not self._budget.afford(sum(len(image) for image in images)):
+            text, images = f"{text}\n[the images are not shown: this turn's tool results are too large]", ()
+        return attrs.evolve(_tool_message(call, text), images=images)
 
-    async def _run_tools(self, calls: list[llm.ToolCall], *, skip: str | None = None) -> None:
+    async def _run_tools(self, calls: list[llm.ToolCall], *, skip: str | None = None, left_out: int = 0) -> None:
         tools = self._settings.tools
         assert tools is not None
         chat_id = self._conversation.chat_id
         pending = [(self._settings.new_call_id(), call) for call in calls]
         try:
-            while pending:
+            for index in range(len(calls)):
                 call_id, call = pending[0]
-                if skip is not None:
-                    result = tools.skip(chat_id, call_id, call, self._emit, skip)
+                if (why := skip or self._budget.refusal(index, left_out)) is not None:
+                    message = _tool_message(call, tools.skip(chat_id, call_id, call, self._emit, why))
                 else:
-                    result = await tools.run(chat_id, call_id, call, self._emit)
-                self._record(self._tool_message(call, result))
+                    message = self._result_message(call, await tools.run(chat_id, call_id, call, self._emit))
+                self._record(message)
                 pending.pop(0)
         except asyncio.CancelledError:
             # Every call the model made gets a result, so the next turn's history is valid;
             # the one that was running included (its run reported no final status).
             for call_id, call in pending:
                 result = tools.skip(chat_id, call_id, call, self._emit, "cancelled by the user")
-                self._record(self._tool_message(call, result))
+                self._record(_tool_message(call, result))
             raise
 
 
@@ -366,3 +378,7 @@ def _busy_wait(error: llm.BackendError, backoff: float) -> float | None:
     if error.retry_after is None:
         return backoff
     return error.retry_after if error.retry_after <= LONGEST_RETRY_AFTER_S else None
+
+
+def _tool_message(call: llm.ToolCall, result: str) -> llm.Message:
+    return llm.Message("tool", result, tool_name=call.name, tool_call_id=call.id)
