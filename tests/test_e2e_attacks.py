@@ -246,7 +246,7 @@ async def test_credentials_echoed_by_the_server_are_redacted(spawn_daemon, fake:
     await assert_responsive(daemon)
 
     said = json.dumps([failure.value.message, failure.value.data])
-    assert "Bearer ***" in said or "Authorization: *" in said  # the cut may fall inside the marker, never the key
+    assert "**" in said  # the marker (a cut at 500 characters may fall inside it, never inside the key)
     for secret in (API_KEY, API_KEY[:12], PROXY_TOKEN):
         assert secret not in said
         assert secret not in daemon.stderr()
