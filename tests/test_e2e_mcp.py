@@ -6,6 +6,7 @@ plays the model that calls their tools."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from fake_ollama import FakeOllama, Reply
+from fake_ollama import FakeModel, FakeOllama, Reply
 from harness import Daemon
 from real_parts import real_part
 from test_cli import finish, run_cli
@@ -196,11 +197,25 @@ async def test_structured_content_images_and_errors_become_text_for_the_model(sp
 
     await daemon.request("chat/start", {"chatId": "c1", "prompt": "go"}, timeout=40)
 
-    structured, image, error = (m["content"] for m in tool_results(fake, 1))
-    assert set(json.loads(structured)) >= {"temperature", "conditions", "humidity"}
-    assert "[image 1: image/png" in image
-    assert error.startswith("Error:")
+    structured, image, error = tool_results(fake, 1)
+    assert set(json.loads(structured["content"])) >= {"temperature", "conditions", "humidity"}
+    assert "[image 1: image/png" in image["content"] and "tiny cannot see images" in image["content"]
+    assert "images" not in image
+    assert error["content"].startswith("Error:")
     assert statuses(daemon)[-1] == "failed"
+
+
+async def test_a_model_that_can_see_gets_the_images(spawn_daemon, fake, tmp_path, everything):
+    fake.models["seer"] = FakeModel("seer", "gemma3", "4.3B", capabilities=["completion", "tools", "vision"], context_length=8192)
+    daemon = await open_daemon(spawn_daemon, tmp_path, {"everything": everything}, model="seer")
+    fake.script(Reply.text([], tool_calls=[call("everything__get-tiny-image")]), Reply.text(["a tiny image"]))
+
+    await daemon.request("chat/start", {"chatId": "c1", "prompt": "show"}, timeout=40)
+
+    [image] = tool_results(fake, 1)
+    [png] = image["images"]
+    assert base64.b64decode(png).startswith(b"\x89PNG")
+    assert "cannot see" not in image["content"]
 
 
 async def test_cancel_during_a_slow_tool_ends_the_turn_at_once_and_tells_the_server(spawn_daemon, fake, tmp_path, everything):

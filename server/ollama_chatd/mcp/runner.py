@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ollama_chatd import llm
-from ollama_chatd.engine.turn import ToolRunner
+from ollama_chatd.engine.turn import ToolResult, ToolRunner
 from ollama_chatd.events import Decision, EventSink
 from ollama_chatd.mcp.connection import CallFailed, ServerUnavailable
 from ollama_chatd.mcp.host import McpHost, OfferedTool
@@ -46,7 +46,7 @@ class McpTools:
     def owns(self, name: str) -> bool:
         return self._host.find(name) is not None
 
-    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
+    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str | ToolResult:
         report = CallReporter(call_id, call, emit)
         report("pending")
         offered = self._host.find(call.name)
@@ -65,7 +65,7 @@ class McpTools:
             report("failed", error=output.text[:PREVIEW_CHARS])
             return f"Error: {output.text}"
         report("completed", output=output.text[:PREVIEW_CHARS])
-        return output.text
+        return ToolResult(output.text, output.images) if output.images else output.text
 
     async def _permitted(
         self, chat_id: str, call_id: str, call: llm.ToolCall, offered: OfferedTool, report: CallReporter
@@ -90,7 +90,7 @@ class CombinedTools:
     def specs(self) -> tuple[llm.ToolSpec, ...]:
         return (*self._workspace.specs(), *self._mcp.specs())
 
-    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
+    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str | ToolResult:
         runner = self._mcp if self._mcp.owns(call.name) else self._workspace
         return await runner.run(chat_id, call_id, call, emit)
 
