@@ -344,3 +344,17 @@ async def test_the_daemon_exits_when_the_editor_process_dies(spawn_daemon):
     editor.kill()
     await editor.wait()
     assert await daemon.wait_exit(timeout=2.0) == 0
+
+
+async def test_a_shutdown_before_initialize_opens_nothing(spawn_daemon, tmp_path):
+    """A script that says goodbye at once leaves no database behind: the store and the
+    Ollama client are opened by `initialize`, or by the first request that needs them."""
+    quiet, used = tmp_path / "quiet", tmp_path / "used"
+    daemon = await spawn_daemon("--state-dir", str(quiet))
+    assert await daemon.shutdown() == 0
+    assert not (quiet / "chats.sqlite3").exists()
+
+    daemon = await spawn_daemon("--state-dir", str(used))
+    assert await daemon.request("chat/list", {}) == {"chats": []}  # a script that skips initialize
+    assert await daemon.shutdown() == 0
+    assert (used / "chats.sqlite3").exists()

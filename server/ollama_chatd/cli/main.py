@@ -189,10 +189,11 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure(args.log_level, args.log_file)
     opening = open_stdio()
     # The rest of the daemon is loaded once the editor has its `initialize` answer.
+    from ollama_chatd.app import open_workspace
     from ollama_chatd.rpc.stdio import serve
 
     options = ServeOptions(args.state_dir, args.no_store, args.log_level, args.log_file, args.client_process_id)
-    return serve(opening, args.max_message_bytes, options)
+    return serve(opening, args.max_message_bytes, options, open_workspace)
 
 
 def _acp(args: argparse.Namespace) -> int:
