@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from .llm import BackendError, BackendUnreachable, UpstreamError, sentence_start
+from .redaction import hide_secrets, redact_bytes, secret_values
 
 CONNECT_TIMEOUT_S = 10.0
 ERROR_BODY_READ_LIMIT = 64 * 1024  # enough for any real error; a proxy page gets cut
@@ -172,6 +173,15 @@ TIMEOUT = httpx.Timeout(connect=CONNECT_TIMEOUT_S, read=None, write=30.0, pool=N
 StatusError = Callable[[httpx.Response, bytes], BackendError]
 
 
+def hiding_secrets(status_error: StatusError, secrets: tuple[str, ...]) -> StatusError:
+    """`status_error` reading a body with the secrets blanked, its message blanked too."""
+
+    def error(response: httpx.Response, body: bytes) -> BackendError:
+        return hide_secrets(status_error(response, redact_bytes(body, secrets)), secrets)
+
+    return error
+
+
 class ServerConnection:
     """The httpx client of one model server, failing in the words every backend uses:
     a request that gets no status line means the server is unreachable."""
@@ -187,6 +197,7 @@ class ServerConnection:
     ):
         self.base_url = base_url.rstrip("/")
         self.server = server
+        self.secrets = secret_values(headers)  # blanked out of every error answer
         self.http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=default_headers(headers),

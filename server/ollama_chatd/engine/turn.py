@@ -24,12 +24,20 @@ LONGEST_RETRY_AFTER_S = 30.0  # a server asking for a longer wait gets its error
 CHECKPOINT_SECONDS = 1.0
 
 
+@attrs.frozen
+class ToolResult:
+    """A result with images (base64): the model gets them only if it can see."""
+
+    text: str
+    images: tuple[str, ...]
+
+
 class ToolRunner(Protocol):
     """Runs the model's tool calls; see `ollama_chatd.tools.runner`."""
 
     def specs(self) -> tuple[llm.ToolSpec, ...]: ...
 
-    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
+    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str | ToolResult:
         """Return the tool's result for the model (failures too, as readable text).
         Cancelled, it reports nothing more: the caller `skip`s the call."""
         ...
@@ -325,6 +333,16 @@ class Turn:
 
     # -- tools ------------------------------------------------------------------------------
 
+    def _result_message(self, call: llm.ToolCall, result: str | ToolResult) -> llm.Message:
+        """A run's result, charged to the turn's budget; its images only for a model that can see."""
+        text, images = (result, ()) if isinstance(result, str) else (result.text, result.images)
+        text = self._budget.charge(text)
+        if images and not self._model.can("vision"):
+            text, images = f"{text}\n[the images are not shown: {self._model.name} cannot see images]", ()
+        elif images and not self._budget.afford(sum(len(image) for image in images)):
+            text, images = f"{text}\n[the images are not shown: this turn's tool results are too large]", ()
+        return attrs.evolve(_tool_message(call, text), images=images)
+
     async def _run_tools(self, calls: list[llm.ToolCall], *, skip: str | None = None, left_out: int = 0) -> None:
         tools = self._settings.tools
         assert tools is not None
@@ -334,10 +352,10 @@ class Turn:
             for index in range(len(calls)):
                 call_id, call = pending[0]
                 if (why := skip or self._budget.refusal(index, left_out)) is not None:
-                    result = tools.skip(chat_id, call_id, call, self._emit, why)
+                    message = _tool_message(call, tools.skip(chat_id, call_id, call, self._emit, why))
                 else:
-                    result = self._budget.charge(await tools.run(chat_id, call_id, call, self._emit))
-                self._record(_tool_message(call, result))
+                    message = self._result_message(call, await tools.run(chat_id, call_id, call, self._emit))
+                self._record(message)
                 pending.pop(0)
         except asyncio.CancelledError:
             # Every call the model made gets a result, so the next turn's history is valid;

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..http_backend import ServerConnection, StatusError, describe_failure, excerpt, read_at_most
+from ..http_backend import ServerConnection, StatusError, describe_failure, excerpt, hiding_secrets, read_at_most
 from ..llm import (
     BackendError,
     ChatChunk,
@@ -118,6 +118,7 @@ class OllamaClient:
             headers.raw,
             max_line_bytes=self._max_line_bytes,
             stall_timeout=self._stall_timeout,
+            secrets=self._connection.secrets,
         )
 
     # ------------------------------------------------------------ chat
@@ -248,7 +249,7 @@ class OllamaClient:
                 response.status_code, response.reason_phrase, response.headers, body, base_url=self.base_url, model=model
             )
 
-        return error
+        return hiding_secrets(error, self._connection.secrets)
 
     async def _status_error(self, response: httpx.Response, *, model: str | None) -> BackendError:
         return self._status_error_for(model)(response, await read_at_most(response))

@@ -33,6 +33,7 @@ import httpx
 
 from ..http_backend import CONNECT_TIMEOUT_S, ERROR_BODY_READ_LIMIT
 from ..llm import BackendError, BackendUnreachable, ChatChunk, ChatRequest, UpstreamError
+from ..redaction import hide_secrets, redact_bytes
 from .errors import (
     closed_mid_answer,
     ended_without_done,
@@ -114,8 +115,10 @@ class RawChatStream:
         *,
         max_line_bytes: int,
         stall_timeout: float,
+        secrets: tuple[str, ...] = (),
     ):
         self._base_url = base_url
+        self._secrets = secrets  # configured header values, blanked out of error answers
         self._endpoint = endpoint
         self._request_head = request_head  # everything before the Content-Length value
         self._max_line_bytes = max_line_bytes
@@ -131,12 +134,15 @@ class RawChatStream:
         *,
         max_line_bytes: int,
         stall_timeout: float,
+        secrets: tuple[str, ...] = (),
     ) -> RawChatStream | None:
         """None when a header cannot be written as is (httpx then reports it)."""
         request_head = _request_head(endpoint, headers)
         if request_head is None:
             return None
-        return cls(base_url, endpoint, request_head, max_line_bytes=max_line_bytes, stall_timeout=stall_timeout)
+        return cls(
+            base_url, endpoint, request_head, max_line_bytes=max_line_bytes, stall_timeout=stall_timeout, secrets=secrets
+        )
 
     def close(self) -> None:
         """Close the idle connections; running streams close theirs when they end."""
@@ -272,8 +278,9 @@ class RawChatStream:
         """The error a non-2xx answer means, and whether its body was read to the end."""
         connection.watch_stalls(self._stall_timeout)
         body, complete = await _read_at_most(connection, head, ERROR_BODY_READ_LIMIT)
+        body = redact_bytes(body, self._secrets)
         error = status_error(head.status, head.reason, head.headers, body, base_url=self._base_url, model=model)
-        return error, complete
+        return hide_secrets(error, self._secrets), complete
 
     def _release(self, connection: _Connection, reusable: bool) -> None:
         connection.stop_watching()

@@ -17,7 +17,15 @@ import attrs
 import httpx
 import httpx_sse
 
-from ..http_backend import ServerConnection, StatusError, closed_mid_answer, describe_failure, read_at_most, stalled
+from ..http_backend import (
+    ServerConnection,
+    StatusError,
+    closed_mid_answer,
+    describe_failure,
+    hiding_secrets,
+    read_at_most,
+    stalled,
+)
 from ..llm import BackendError, ChatChunk, ChatRequest, ModelInfo, UpstreamError, Usage
 from .errors import model_not_served, status_error
 from .wire import SERVER, ReplyAssembler, ServedModel, Timings, chat_payload, context_length_from_props, parse_models
@@ -175,7 +183,7 @@ class OpenAIClient:
                 api_key=self._api_key,
             )
 
-        return error
+        return hiding_secrets(error, self._connection.secrets)
 
 
 def _is_event_stream(response: httpx.Response) -> bool:
