@@ -137,6 +137,25 @@ class AcpClient:
     def text(self, session_id: str, kind: str = "agent_message_chunk") -> str:
         return "".join(u["content"]["text"] for u in self.updates_of(session_id, kind))
 
+    def tool_call_violations(self) -> list[str]:
+        """Calls updated before their `tool_call`, announced twice, or updated after their end."""
+        found: list[str] = []
+        ended: dict[tuple[str, str], bool] = {}
+        for message in self.agent_messages():
+            if message.get("method") != "session/update":
+                continue
+            update = message["params"]["update"]
+            kind = update["sessionUpdate"]
+            if kind not in ("tool_call", "tool_call_update"):
+                continue
+            call = (message["params"]["sessionId"], update["toolCallId"])
+            if (kind == "tool_call") == (call in ended):
+                found.append(f"{kind} for {'a known' if call in ended else 'an unknown'} call {call[1]}")
+            elif ended.get(call):
+                found.append(f"{kind} after call {call[1]} ended")
+            ended[call] = update.get("status") in ("completed", "failed")
+        return found
+
     def held_permissions(self) -> list[dict[str, Any]]:
         return [e for e in self.events if e["event"] == "permission_held"]
 

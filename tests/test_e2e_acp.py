@@ -42,6 +42,7 @@ async def spawn_client(fake: FakeOllama, tmp_path: Path):
         client.kill()
         await client.process.wait()
         assert not client.invalid, client.invalid  # every message valid ACP (and stdout clean)
+        assert not client.tool_call_violations(), client.tool_call_violations()
         assert not any(e["event"] == "driver_error" for e in client.events), client.events
 
 

@@ -144,6 +144,52 @@ async def test_an_allowed_edit_goes_through_the_editor(spawn_daemon, fake: FakeO
     assert statuses(daemon) == ["pending", "awaiting_permission", "running", "completed"]
 
 
+async def test_an_edit_of_an_open_buffer_lands_at_its_utf16_columns(spawn_daemon, fake: FakeOllama, workspace: Path):
+    daemon = await open_daemon(spawn_daemon, workspace, apply_edit=True)
+    answer_permission(daemon, "allow")
+    buffer = EditorBuffer(daemon, workspace / "src" / "app.py", "s = '🙂🙂'; b = 2\n")
+    daemon.request_handlers["workspace/applyEdit"] = buffer.apply_edit
+    fake.script(Reply.text([], tool_calls=[call("edit_file", path="src/app.py", old_text="b = 2", new_text="b = 42")]),
+                Reply.text(["ok"]))
+
+    await daemon.request("chat/start", {"chatId": "c1", "prompt": "b = 42"})
+
+    assert buffer.text == "s = '🙂🙂'; b = 42\n"
+    assert statuses(daemon)[-1] == "completed"
+
+
+async def test_typing_while_the_prompt_is_open_never_applies_what_was_not_approved(
+    spawn_daemon, fake: FakeOllama, workspace: Path
+):
+    """The user approves `b = 2 -> b = 42` but typed a line above meanwhile: the ranges of
+    the approved diff no longer fit, and the edit used to land as `x = 4'🙂'`."""
+    daemon = await open_daemon(spawn_daemon, workspace, apply_edit=True)
+    buffer = EditorBuffer(daemon, workspace / "src" / "app.py", "a = 1\nb = 2  # 🙂\n")
+    daemon.request_handlers["workspace/applyEdit"] = buffer.apply_edit
+    asked: list[dict[str, Any]] = []
+
+    async def type_then_allow(params: dict[str, Any]) -> dict[str, str]:
+        asked.append(params)
+        buffer.type(1, 0, "x = '🙂'\n")
+        buffer.type(1, 8, "  # typed after a UTF-16 column")
+        return {"decision": "allow"}
+
+    daemon.request_handlers["chat/requestPermission"] = type_then_allow
+    fake.script(Reply.text([], tool_calls=[call("edit_file", path="src/app.py", old_text="b = 2", new_text="b = 42")]),
+                Reply.text(["ok"]))
+
+    await daemon.request("chat/start", {"chatId": "c1", "prompt": "b = 42"})
+
+    assert "+b = 42" in asked[0]["diff"]
+    assert buffer.text == "a = 1\nx = '🙂'  # typed after a UTF-16 column\nb = 2  # 🙂\n"
+    assert statuses(daemon) == ["pending", "awaiting_permission", "running", "failed"]
+    assert "changed after the change was proposed" in tool_messages(fake, 1)[0]["content"]
+    # The daemon's view of the buffer is the editor's: the next read sees the user's typing.
+    fake.script(Reply.text([], tool_calls=[call("read_file", path="src/app.py")]), Reply.text(["ok"]))
+    await daemon.request("chat/start", {"chatId": "c1", "prompt": "read it"})
+    assert "x = '🙂'  # typed after a UTF-16 column" in tool_messages(fake, 3)[-1]["content"]
+
+
 async def test_a_new_file_through_the_editor_is_created_then_filled(spawn_daemon, fake: FakeOllama, workspace: Path):
     daemon = await open_daemon(spawn_daemon, workspace, {"autoApprove": ["write_file"]}, apply_edit=True)
 
@@ -300,7 +346,7 @@ async def test_a_bad_argument_is_a_result_the_model_can_recover_from(spawn_daemo
 
 
 def apply_workspace_edit(edit: dict[str, Any]) -> None:
-    """What an editor does with a WorkspaceEdit (ASCII-only texts in these tests)."""
+    """What an editor does with a WorkspaceEdit of files it has not open."""
     for change in edit["documentChanges"]:
         path = Path(unquote(urlparse(change.get("uri") or change["textDocument"]["uri"]).path))
         if change.get("kind") == "create":
@@ -315,5 +361,43 @@ def apply_workspace_edit(edit: dict[str, Any]) -> None:
 
 
 def _offset(text: str, position: dict[str, int]) -> int:
+    """The string index of an LSP position, its column counted in UTF-16 code units."""
     lines = text.split("\n")
-    return sum(len(line) + 1 for line in lines[: position["line"]]) + position["character"]
+    line = lines[position["line"]] if position["line"] < len(lines) else ""
+    index = units = 0
+    while units < position["character"] and index < len(line):
+        units += 2 if ord(line[index]) > 0xFFFF else 1
+        index += 1
+    return sum(len(line) + 1 for line in lines[: position["line"]]) + index
+
+
+class EditorBuffer:
+    """A document open in the test's editor: every keystroke is sent as `didChange`, and,
+    like VS Code, a `workspace/applyEdit` for another version of it is refused."""
+
+    def __init__(self, daemon: Daemon, path: Path, text: str):
+        self.daemon, self.uri, self.text, self.version = daemon, path.as_uri(), text, 1
+        daemon.notify("textDocument/didOpen", {
+            "textDocument": {"uri": self.uri, "languageId": "python", "version": 1, "text": text},
+        })
+
+    def type(self, line: int, character: int, typed: str) -> None:
+        at = {"line": line, "character": character}
+        self._replace(at, at, typed)
+        self.daemon.notify("textDocument/didChange", {
+            "textDocument": {"uri": self.uri, "version": self.version},
+            "contentChanges": [{"range": {"start": at, "end": at}, "text": typed}],
+        })
+
+    async def apply_edit(self, params: dict[str, Any]) -> dict[str, Any]:
+        [change] = params["edit"]["documentChanges"]
+        assert change["textDocument"]["uri"] == self.uri
+        if change["textDocument"]["version"] != self.version:
+            return {"applied": False, "failureReason": f"the document is at version {self.version}"}
+        for text_edit in change["edits"]:
+            self._replace(text_edit["range"]["start"], text_edit["range"]["end"], text_edit["newText"])
+        return {"applied": True}
+
+    def _replace(self, start: dict[str, int], end: dict[str, int], new_text: str) -> None:
+        self.text = self.text[: _offset(self.text, start)] + new_text + self.text[_offset(self.text, end) :]
+        self.version += 1

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 import cattrs
 
+from ollama_chatd.mcp.config import ServerConfig, parse_mcp_servers
 from ollama_chatd.ollama.host import HostChoice, resolve_host
 from ollama_chatd.structuring import (
     FieldError,
@@ -63,6 +64,9 @@ class InitializationOptions:
     state_dir: str | None = None
     log_level: str | None = attrs.field(default=None, validator=_log_level)
     log_file: str | None = None
+    # MCP servers whose tools the model gets (docs/mcp.md)
+    mcp_servers: tuple[ServerConfig, ...] = ()
+    mcp_call_timeout_seconds: float = attrs.field(default=120.0, validator=_positive)
 
 
 @attrs.frozen
@@ -78,6 +82,8 @@ class Settings:
     headers: dict[str, str]
     verify: bool | str
     state_dir: str | None
+    mcp_servers: tuple[ServerConfig, ...]
+    mcp_call_timeout: float
 
     @classmethod
     def resolve(cls, options: InitializationOptions, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -91,6 +97,8 @@ class Settings:
             headers=_headers(options.headers, environ.get(API_KEY_ENV, "").strip()),
             verify=options.ca_bundle or True,
             state_dir=options.state_dir,
+            mcp_servers=options.mcp_servers,
+            mcp_call_timeout=options.mcp_call_timeout_seconds,
         )
 
 
@@ -153,6 +161,7 @@ def _converter() -> cattrs.Converter:
     register_strict_scalars(converter)
     converter.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _string_list)
     converter.register_structure_hook_func(lambda cls: cls == dict[str, str], _header_map)
+    converter.register_structure_hook_func(lambda cls: cls == tuple[ServerConfig, ...], lambda value, _: parse_mcp_servers(value))
     converter.register_structure_hook(
         InitializationOptions, camel_case_structure(InitializationOptions, converter)
     )

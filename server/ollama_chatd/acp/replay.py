@@ -6,14 +6,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-from acp.helpers import (
-    start_tool_call,
-    text_block,
-    tool_content,
-    update_agent_message_text,
-    update_agent_thought_text,
-    update_user_message_text,
-)
+from acp.helpers import update_agent_message_text, update_agent_thought_text, update_user_message_text
 
 from ollama_chatd import llm
 from ollama_chatd.acp import tool_calls
@@ -42,12 +35,4 @@ def replay(chat: StoredChat, workspace: Workspace) -> Iterator[Any]:
 def _finished_call(call_id: str, call: llm.ToolCall, result: str, workspace: Workspace) -> Any:
     # The tools word every failure as "Error: ..." for the model.
     status = "failed" if result.startswith("Error:") else "completed"
-    return start_tool_call(
-        call_id,
-        tool_calls.title_of(call.name, call.arguments),
-        kind=tool_calls.kind_of(call.name),
-        status=status,
-        locations=tool_calls.locations_of(workspace, call.arguments),
-        raw_input=call.arguments,
-        content=[tool_content(text_block(result))],
-    )
+    return tool_calls.started(call_id, call.name, call.arguments, workspace, status, result)

@@ -73,6 +73,7 @@ class TurnReporter:
     def __init__(self, session: Session, outbox: UpdateOutbox):
         self._session = session
         self._outbox = outbox
+        self._announced: set[str] = set()
 
     @property
     def congested(self) -> bool:
@@ -91,11 +92,15 @@ class TurnReporter:
 
     def _tool_call(self, event: ToolCallUpdate) -> None:
         client = self._session.client
-        if event.status == "pending":
+        text = event.output or event.error
+        if event.call_id not in self._announced:  # a call skipped at once is announced finished
+            self._announced.add(event.call_id)
             client.current_edit = None
-            update = tool_calls.started(event.call_id, event.name, event.arguments, self._session.workspace)
+            update = tool_calls.started(
+                event.call_id, event.name, event.arguments, self._session.workspace, event.status, text
+            )
         else:
             edit = client.current_edit if event.name in tool_calls.EDIT_TOOLS else None
-            update = tool_calls.progressed(event.call_id, event.status, event.output or event.error, edit)
+            update = tool_calls.progressed(event.call_id, event.status, text, edit)
         if update is not None:
             self._outbox.send(self._session.id, update)

@@ -80,14 +80,25 @@ def diff_content(edit: ProposedEdit) -> schema.FileEditToolCallContent:
     return tool_diff_content(str(edit.path), edit.new_text, edit.old_text)
 
 
-def started(call_id: str, name: str, arguments: dict[str, Any], workspace: Workspace) -> schema.ToolCallStart:
+def started(
+    call_id: str,
+    name: str,
+    arguments: dict[str, Any],
+    workspace: Workspace,
+    status: ToolCallStatus = "pending",
+    text: str | None = None,
+) -> schema.ToolCallStart:
+    """A call's first update; one announced already finished (skipped, or replayed) has its end in it."""
+    end = progressed(call_id, status, text)
     return start_tool_call(
         call_id,
         title_of(name, arguments),
         kind=kind_of(name),
-        status="pending",
+        status=end.status if end else "pending",
+        content=end.content if end else None,
         locations=locations_of(workspace, arguments),
         raw_input=arguments,
+        raw_output=end.raw_output if end else None,
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ollama_chatd.cli.rpc_client import RpcError, StdioClient
+from ollama_chatd.mcp.config import read_config_file
 
 EXIT_INTERRUPTED = 130
 REQUEST_CANCELLED = -32800
@@ -25,6 +26,11 @@ def run_chat(args: argparse.Namespace) -> int:
 
 async def _chat(args: argparse.Namespace) -> int:
     workspace = Path(args.workspace).resolve()
+    try:
+        mcp_servers = read_config_file(args.mcp_config) if args.mcp_config else None
+    except ValueError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2
     # Its own session: Ctrl-C in the terminal is ours to turn into a cancel, not the daemon's.
     client = await StdioClient.spawn(_serve_command(args), start_new_session=True)
     view = JsonView() if args.json else TerminalView()
@@ -33,7 +39,7 @@ async def _chat(args: argparse.Namespace) -> int:
     client.on_notification("chat/toolCall", view.tool_call)
     client.on_request("chat/requestPermission", Permission(args.yes, view).decide)
     try:
-        await client.request("initialize", _initialize_params(args, workspace))
+        await client.request("initialize", _initialize_params(args, workspace, mcp_servers))
         client.notify("initialized", {})
         return await _ask(client, view, _start_params(args))
     except ConnectionError as error:
@@ -73,8 +79,10 @@ def _serve_command(args: argparse.Namespace) -> list[str]:
     return command
 
 
-def _initialize_params(args: argparse.Namespace, workspace: Path) -> dict[str, Any]:
-    options = {key: value for key, value in (("model", args.model), ("ollamaHost", args.host)) if value}
+def _initialize_params(args: argparse.Namespace, workspace: Path, mcp_servers: dict[str, Any] | None) -> dict[str, Any]:
+    options = {
+        key: value for key, value in (("model", args.model), ("ollamaHost", args.host), ("mcpServers", mcp_servers)) if value
+    }
     return {
         "processId": os.getpid(),
         "clientInfo": {"name": "ollama-chatd chat"},
@@ -120,7 +128,8 @@ class Permission:
         if not sys.stdin.isatty():
             self._view.notice(f"{params['title']}: refused (stdin is not a terminal; pass --yes to allow changes)")
             return {"decision": "deny"}
-        self._view.show_change(params["title"], params["diff"])
+        # An MCP tool's call changes no file: what it will do is in its arguments.
+        self._view.show_change(params["title"], params["diff"] or json.dumps(params["arguments"], indent=2))
         answer = await asyncio.to_thread(input, "Allow? [y]es / [a]lways / [N]o: ")
         decision = {"y": "allow", "yes": "allow", "a": "allow_always", "always": "allow_always"}
         return {"decision": decision.get(answer.strip().lower(), "deny")}

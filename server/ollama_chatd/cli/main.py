@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--think", action="store_true", help="ask a thinking model to think first")
     chat.add_argument("--yes", "-y", action="store_true", help="allow every change the model asks to make")
     chat.add_argument("--json", action="store_true", help="print every JSON-RPC message received, one per line")
+    chat.add_argument(
+        "--mcp-config", type=Path, metavar="FILE",
+        help='MCP servers whose tools the model may use: a JSON file with {"mcpServers": {...}} (docs/mcp.md)',
+    )
     add_store_options(chat)
     chat.set_defaults(run=_chat)
 

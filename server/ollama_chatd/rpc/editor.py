@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from lsprotocol import types as lsp
-from pygls.exceptions import JsonRpcMethodNotFound
+from pygls.exceptions import JsonRpcException, JsonRpcMethodNotFound
 from pygls.uris import to_fs_path
+from pygls.workspace import TextDocument
 
 from ollama_chatd import llm
 from ollama_chatd.rpc import messages
@@ -79,23 +80,28 @@ class ClientApprover:
         self._client_cannot_ask = False
 
     async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
+        verb = "Create" if edit.old_text is None else "Edit"
+        return await self._ask(chat_id, call_id, call, f"{verb} {edit.display_path}", edit.diff)
+
+    async def ask_to_run(self, chat_id: str, call_id: str, call: llm.ToolCall, title: str) -> Decision:
+        """For a call that changes no file (an MCP tool): the arguments say what it does."""
+        return await self._ask(chat_id, call_id, call, title, diff="")
+
+    async def _ask(self, chat_id: str, call_id: str, call: llm.ToolCall, title: str, diff: str) -> Decision:
         if self._client_cannot_ask:
             raise _cannot_ask()
-        verb = "Create" if edit.old_text is None else "Edit"
         params = messages.RequestPermissionParams(
-            chat_id=chat_id,
-            call_id=call_id,
-            name=call.name,
-            arguments=call.arguments,
-            title=f"{verb} {edit.display_path}",
-            diff=edit.diff,
+            chat_id=chat_id, call_id=call_id, name=call.name, arguments=call.arguments, title=title, diff=diff
         )
         try:
             response = await _request(self._server, messages.CHAT_REQUEST_PERMISSION, params)
         except JsonRpcMethodNotFound:
             self._client_cannot_ask = True
             raise _cannot_ask() from None
-        return response.decision
+        except JsonRpcException as error:
+            logger.info("chat/requestPermission failed (%s): taken as a denial", error)
+            return "deny"
+        return messages.RequestPermissionResult.read(response).decision
 
 
 def _cannot_ask() -> ToolError:
@@ -116,7 +122,20 @@ class EditorApplier:
         if not self._editor_applies_edits():
             await asyncio.to_thread(apply_to_disk, self._workspace, edit)
             return
-        params = lsp.ApplyWorkspaceEditParams(edit=self._workspace_edit(edit), label=f"ollama: {edit.display_path}")
+        on_disk = await asyncio.to_thread(_text_now, self._workspace, edit.path)
+        # From here to the send, no await: no didChange can slip in between the check
+        # that the text is still the one the diff was computed on and its version.
+        document = self._document(edit)
+        if (on_disk if document is None else document.source) != edit.old_text:
+            raise ToolError(
+                f"{edit.display_path} changed after the change was proposed (typed in the editor "
+                "while the user was asked, or changed on disk); the change was not made. "
+                "Read it again and redo the change"
+            )
+        version = None if document is None else document.version
+        params = lsp.ApplyWorkspaceEditParams(
+            edit=self._workspace_edit(edit, version), label=f"ollama: {edit.display_path}"
+        )
         result = await _request(self._server, lsp.WORKSPACE_APPLY_EDIT, params)
         if not result.applied:
             reason = result.failure_reason or "no reason given"
@@ -129,10 +148,13 @@ class EditorApplier:
             return False
         return capabilities is not None and bool(capabilities.apply_edit)
 
-    def _workspace_edit(self, edit: ProposedEdit) -> lsp.WorkspaceEdit:
+    def _document(self, edit: ProposedEdit) -> TextDocument | None:
+        """The editor's open buffer of the edited file, if any."""
+        return self._server.workspace.text_documents.get(unquote(edit.path.as_uri()))
+
+    def _workspace_edit(self, edit: ProposedEdit, version: int | None) -> lsp.WorkspaceEdit:
+        """The edit, for the document `version` its ranges belong to (None: not open)."""
         uri = edit.path.as_uri()
-        document = self._server.workspace.text_documents.get(unquote(uri))
-        version = None if document is None else document.version
         change = lsp.TextDocumentEdit(
             text_document=lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
             edits=[text_edit(edit.old_text or "", edit.new_text, self._position_encoding())],
@@ -145,6 +167,11 @@ class EditorApplier:
     def _position_encoding(self) -> str:
         capabilities = self._server.server_capabilities
         return capabilities.position_encoding or lsp.PositionEncodingKind.Utf16
+
+
+def _text_now(workspace: Workspace, path: Path) -> str | None:
+    """The file's text now (None: it does not exist), to compare with what the edit replaces."""
+    return workspace.read_text(path) if os.path.lexists(path) else None
 
 
 def text_edit(old: str, new: str, encoding: str = lsp.PositionEncodingKind.Utf16) -> lsp.TextEdit:

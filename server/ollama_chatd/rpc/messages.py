@@ -32,6 +32,7 @@ CHAT_LIST = "chat/list"
 CHAT_HISTORY = "chat/history"
 CHAT_RENAME = "chat/rename"
 CHAT_DELETE = "chat/delete"
+CHAT_MCP = "chat/mcp"
 
 
 def _chat_id(instance: Any, attribute: attrs.Attribute, value: str) -> None:
@@ -217,6 +218,32 @@ class RequestPermissionParams:
 class RequestPermissionResult:
     decision: Decision
 
+    @classmethod
+    def read(cls, raw: Any) -> RequestPermissionResult:
+        """The client's answer. Anything but "allow" or "allow_always" ("no", "Deny",
+        null, not even an object) is a denial: never a hang, never a change."""
+        decision = raw.get("decision") if isinstance(raw, dict) else None
+        return cls(decision if decision in ("allow", "allow_always") else "deny")
+
+
+@attrs.define
+class McpParams:
+    pass
+
+
+@attrs.define
+class McpServerEntry:
+    name: str
+    transport: Literal["stdio", "http"]
+    state: Literal["starting", "ready", "failed"]
+    tools: int
+    reason: str | None = None
+
+
+@attrs.define
+class McpResult:
+    servers: list[McpServerEntry]
+
 
 # Envelopes: no defaults, so `method` and `jsonrpc` are never dropped.
 
@@ -270,6 +297,14 @@ class RenameRequest:
 
 
 @attrs.define
+class McpRequest:
+    id: MsgId
+    params: McpParams
+    method: str
+    jsonrpc: str
+
+
+@attrs.define
 class StatusNotification:
     params: StatusParams
     method: str
@@ -294,7 +329,9 @@ class RequestPermissionRequest:
 @attrs.define
 class RequestPermissionResponse:
     id: MsgId
-    result: RequestPermissionResult
+    # Raw JSON, read by RequestPermissionResult.read: pygls drops an answer that does
+    # not structure, which would leave the turn waiting for ever.
+    result: Any
     jsonrpc: str
 
 
@@ -308,6 +345,7 @@ MESSAGE_TYPES: dict[str, type] = {
     CHAT_HISTORY: ChatIdRequest,
     CHAT_RENAME: RenameRequest,
     CHAT_DELETE: ChatIdRequest,
+    CHAT_MCP: McpRequest,
     CHAT_REQUEST_PERMISSION: RequestPermissionRequest,
 }
 

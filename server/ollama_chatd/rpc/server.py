@@ -137,6 +137,10 @@ def create_server(options: ServeOptions = ServeOptions()) -> ChatServer:
     async def chat_delete(ls: ChatServer, params: messages.ChatIdParams) -> messages.DeleteResult:
         return await ls.session.delete(params.chat_id)
 
+    @server.feature(messages.CHAT_MCP)
+    def chat_mcp(ls: ChatServer, params: messages.McpParams) -> messages.McpResult:
+        return ls.session.mcp_servers()
+
     @server.feature(lsp.SHUTDOWN)
     async def shutdown(ls: ChatServer, *_: object) -> None:
         # Running turns end as by chat/cancel, answering with what they streamed.

@@ -9,6 +9,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+import attrs
 from lsprotocol import types as lsp
 
 from ollama_chatd import llm
@@ -16,6 +17,9 @@ from ollama_chatd.config import InitializationOptions, OptionError, Settings
 from ollama_chatd.engine.engine import ChatEngine, TurnRequest, TurnResult
 from ollama_chatd.engine.events import StatusChange, TextDelta, ToolCallUpdate, TurnEvent
 from ollama_chatd.engine.model_call import ModelCalls
+from ollama_chatd.engine.turn import ToolRunner
+from ollama_chatd.mcp.host import McpHost
+from ollama_chatd.mcp.runner import CombinedTools, McpTools
 from ollama_chatd.ollama.client import OllamaClient
 from ollama_chatd.rpc import chats, messages, model_call, model_messages
 from ollama_chatd.rpc.editor import ClientApprover, EditorApplier, editor_workspace
@@ -50,12 +54,23 @@ class Session:
             )
         except OSError as error:  # an unreadable or invalid caBundle
             raise OptionError("caBundle", f"`caBundle` cannot be used: {error}") from None
-        tools = WorkspaceTools(
+        approver = ClientApprover(server)
+        tools: ToolRunner = WorkspaceTools(
             self.workspace,
-            ClientApprover(server),
+            approver,
             EditorApplier(server, self.workspace),
             auto_approve=self.settings.auto_approve,
         )
+        self.mcp: McpHost | None = None
+        if self.settings.mcp_servers:
+            self.mcp = McpHost(
+                self.settings.mcp_servers,
+                cwd=self.workspace.folders[0].path,
+                on_problem=lambda problem: tell_user(server, problem),
+            )
+            self.mcp.start()
+            mcp_tools = McpTools(self.mcp, approver, self.settings.auto_approve, self.settings.mcp_call_timeout)
+            tools = CombinedTools(tools, mcp_tools)
         self.engine = ChatEngine(
             self.backend,
             self.store,
@@ -68,6 +83,8 @@ class Session:
 
     @in_contract_terms
     async def start_chat(self, params: messages.ChatStartParams) -> messages.ChatStartResult:
+        if self.mcp is not None:
+            await self.mcp.until_started()  # so the model sees the MCP tools from the first turn
         request = TurnRequest(
             chat_id=params.chat_id,
             prompt=params.prompt,
@@ -140,7 +157,13 @@ class Session:
         self.store.delete(chat_id)
         return messages.DeleteResult(deleted=existed)
 
+    def mcp_servers(self) -> messages.McpResult:
+        statuses = self.mcp.statuses() if self.mcp is not None else []
+        return messages.McpResult(servers=[messages.McpServerEntry(**attrs.asdict(status)) for status in statuses])
+
     async def close(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.close()
         await self.backend.aclose()
         await self.store.close()
 

@@ -21,6 +21,7 @@ import regex
 from . import walk as walking
 from .edits import ProposedEdit
 from .globs import Glob, compile_glob
+from .regex_limits import compile_bounded
 from .workspace import (
     BinaryFileError,
     FileTooLargeError,
@@ -222,7 +223,7 @@ class _SearchStats:
 
 
 def search_text(ws: Workspace, args: Args) -> str:
-    pattern = _compile_pattern(args["pattern"])
+    pattern = compile_bounded(args["pattern"], regex.MULTILINE)
     glob = compile_glob(args["glob"]) if args.get("glob") else None
     limit = min(max(args.get("max_results") or SEARCH_DEFAULT_RESULTS, 1), SEARCH_MAX_RESULTS)
     stats = _SearchStats(SEARCH_TIME_BUDGET)
@@ -239,18 +240,6 @@ def search_text(ws: Workspace, args: Args) -> str:
             if len(results) > limit:
                 break
     return _search_text_output(args, results, limit, stats)
-
-
-def _compile_pattern(pattern: str) -> regex.Pattern[str]:
-    if pattern == "":
-        raise ToolError("pattern is empty; give a regular expression such as 'def main' or 'TODO|FIXME'")
-    try:
-        return regex.compile(pattern, regex.MULTILINE)
-    except regex.error as e:
-        raise ToolError(
-            f"invalid regular expression {pattern!r}: {e}. Escape special characters "
-            f"like ( [ . * + ? with a backslash to match them literally"
-        ) from None
 
 
 def _files_to_search(ws: Workspace, user_path: str | None, glob: Glob | None) -> Iterator[tuple[Path, str]]:

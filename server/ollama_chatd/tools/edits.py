@@ -84,13 +84,16 @@ def check_same_target(ws: Workspace, edit: ProposedEdit) -> None:
 
 def _open_parent_directory(ws: Workspace, edit: ProposedEdit, *, create: bool) -> int:
     """An fd on the target's directory, reached component by component without
-    following any symlink, creating missing directories when creating a file."""
+    following any symlink, creating missing directories when creating a file.
+    Each fd is closed in exactly one place: here, once its child is open or on failure."""
     folder = ws.folder_of(edit.path)
     assert folder is not None  # resolve() just confirmed it
     fd = ws.open_directory(folder.path)
     try:
         for part in edit.path.parent.relative_to(folder.path).parts:
-            fd = _enter(fd, part, create=create, shown=edit.display_path)
+            child = _enter(fd, part, create=create, shown=edit.display_path)
+            os.close(fd)
+            fd = child
     except BaseException:
         os.close(fd)
         raise
@@ -98,7 +101,7 @@ def _open_parent_directory(ws: Workspace, edit: ProposedEdit, *, create: bool) -
 
 
 def _enter(parent_fd: int, name: str, *, create: bool, shown: str) -> int:
-    """Open (maybe create) the directory `name` inside `parent_fd`; closes the parent."""
+    """Open (maybe create) the directory `name` inside `parent_fd`, which stays open."""
     try:
         if create:
             try:
@@ -108,8 +111,6 @@ def _enter(parent_fd: int, name: str, *, create: bool, shown: str) -> int:
         return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
     except OSError as e:
         raise _directory_error(e, name, shown) from None
-    finally:
-        os.close(parent_fd)
 
 
 def _directory_error(error: OSError, name: str, shown: str) -> ToolError:

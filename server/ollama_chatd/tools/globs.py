@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import attrs
 
+from .wildmatch import AnyChar, AnyDepth, Anything, Literal, Matcher, Star, Token, parse_class
 from .workspace import ToolError
 
 _GLOB_CHARS = re.compile(r"[*?\[{]")
@@ -44,9 +45,18 @@ def normalize(glob: str) -> str:
     return glob.lstrip("/").rstrip("/")
 
 
+MAX_GLOB_CHARS = 1000
+MAX_GLOB_ALTERNATIVES = 256  # what the {a,b} groups of one glob may expand to
+
+
 def compile_glob(glob: str) -> Glob:
     if not isinstance(glob, str) or not normalize(glob):
         raise ToolError("glob is empty; write a pattern such as '**/*.py' or 'src/*.ts'")
+    if len(glob) > MAX_GLOB_CHARS:
+        raise ToolError(
+            f"glob is too long ({len(glob)} characters; the limit is {MAX_GLOB_CHARS}); "
+            f"write a shorter pattern such as '**/*.py'"
+        )
     body = normalize(glob)
     if ".." in body.split("/"):
         raise ToolError(
@@ -55,61 +65,67 @@ def compile_glob(glob: str) -> Glob:
         )
     if "/" not in body:
         body = "**/" + body
-    pattern = re.compile(_translate(body), re.DOTALL)
-    return Glob(glob, lambda path: pattern.fullmatch(path) is not None, glob.rstrip().endswith("/"))
+    matcher = Matcher([glob_tokens(option) for option in _expand_braces(body, glob)])
+    return Glob(glob, matcher, glob.rstrip().endswith("/"))
 
 
-def _translate(glob: str) -> str:
-    """The regular expression for a glob (no anchors; used with fullmatch)."""
-    out: list[str] = []
+def glob_tokens(glob: str) -> list[Token]:
+    """The tokens of a glob without braces: `**/`, `**`, `*`, `?`, `[...]`, characters."""
+    tokens: list[Token] = []
     i = 0
     while i < len(glob):
-        i = _translate_one(glob, i, out)
-    return "".join(out)
+        if glob.startswith("**/", i):
+            tokens.append(AnyDepth())
+            i += 3
+        elif glob.startswith("**", i):
+            tokens.append(Anything())
+            i += 2
+        elif glob[i] == "[" and (parsed := parse_class(glob, i)) is not None:
+            tokens.append(parsed[0])
+            i = parsed[1]
+        else:
+            tokens.append(_SIMPLE.get(glob[i]) or Literal(glob[i]))
+            i += 1
+    return tokens
 
 
-def _translate_one(glob: str, i: int, out: list[str]) -> int:
-    if glob.startswith("**/", i):
-        out.append("(?:.*/)?")
-        return i + 3
-    if glob.startswith("**", i):
-        out.append(".*")
-        return i + 2
-    char = glob[i]
-    if char == "*":
-        out.append("[^/]*")
-    elif char == "?":
-        out.append("[^/]")
-    elif char == "[" and (end := _class_end(glob, i)) != -1:
-        out.append(_character_class(glob[i + 1 : end]))
-        return end + 1
-    elif char == "{" and (end := _brace_end(glob, i)) != -1:
-        options = _split_braces(glob[i + 1 : end])
-        out.append("(?:" + "|".join(_translate(o) for o in options) + ")")
-        return end + 1
-    else:
-        out.append(re.escape(char))
-    return i + 1
+_SIMPLE: dict[str, Token] = {"*": Star(), "?": AnyChar()}
 
 
-def _class_end(glob: str, start: int) -> int:
-    i = start + 1
-    if i < len(glob) and glob[i] in "!^":
-        i += 1
-    if i < len(glob) and glob[i] == "]":
-        i += 1  # a leading "]" is part of the class
-    return glob.find("]", i)
+def _expand_braces(body: str, glob: str) -> list[str]:
+    """Every spelling the {a,b} groups allow ("*.{ts,tsx}": "*.ts", "*.tsx"), one
+    group at a time (no recursion, so 3,000 nested braces cost no stack)."""
+    done: list[str] = []
+    todo = [body]
+    while todo:
+        text = todo.pop()
+        group = _first_group(text)
+        if group is None:
+            done.append(text)
+            continue
+        start, end = group
+        todo.extend(text[:start] + option + text[end + 1 :] for option in _split_braces(text[start + 1 : end]))
+        if len(done) + len(todo) > MAX_GLOB_ALTERNATIVES:
+            raise ToolError(
+                f"glob {_shown(glob)} has too many {{a,b}} alternatives (over "
+                f"{MAX_GLOB_ALTERNATIVES}); use fewer groups, or several find_files calls"
+            )
+    return done
 
 
-def _character_class(body: str) -> str:
-    negate = body[:1] in ("!", "^")
-    if negate:
-        body = body[1:]
-    # Escape what `re` gives a meaning inside a class ("[", "&&", "~~", "||"), keep "-".
-    escaped = re.sub(r"([\\\[&~|])", r"\\\1", body)
-    if escaped.startswith("]"):
-        escaped = "\\" + escaped
-    return ("[^/" if negate else "[") + escaped + "]"
+def _shown(glob: str) -> str:
+    return repr(glob if len(glob) <= 80 else glob[:77] + "...")
+
+
+def _first_group(text: str) -> tuple[int, int] | None:
+    """Where the first closed {...} group starts and ends; an unclosed "{" is a character."""
+    start = text.find("{")
+    while start != -1:
+        end = _brace_end(text, start)
+        if end != -1:
+            return start, end
+        start = text.find("{", start + 1)
+    return None
 
 
 def _brace_end(glob: str, start: int) -> int:

@@ -8,6 +8,7 @@ handed in as an `Approver` and an `EditApplier`.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Literal, Protocol
 
 from ollama_chatd import llm
@@ -18,6 +19,8 @@ from ollama_chatd.tools.workspace import ToolError, Workspace
 
 Decision = Literal["allow", "allow_always", "deny"]
 PREVIEW_CHARS = 2000
+
+logger = logging.getLogger(__name__)
 
 
 class Approver(Protocol):
@@ -49,7 +52,7 @@ class WorkspaceTools:
         return tool_specs()
 
     async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
-        report = _Reporter(call_id, call, emit)
+        report = CallReporter(call_id, call, emit)
         report("pending")
         try:
             tool = _known_tool(call.name)
@@ -70,17 +73,22 @@ class WorkspaceTools:
         except ToolError as error:
             report("failed", error=str(error))
             return f"Error: {error}"
+        except Exception as error:  # a bug or resource failure: the call still gets its result
+            logger.error("%s failed unexpectedly", call.name, exc_info=error)
+            message = f"{call.name} failed because of an internal error ({type(error).__name__}: {error})"
+            report("failed", error=message)
+            return f"Error: {message}. Try a different, smaller request."
         # Cancelled: the engine `skip`s this call, which reports its one final status.
         summary = _summary(edit)
         report("completed", output=summary)
         return summary
 
     def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
-        _Reporter(call_id, call, emit)("cancelled", error=why)
+        CallReporter(call_id, call, emit)("cancelled", error=why)
         return f"Error: {why}"
 
     async def _permitted(
-        self, chat_id: str, call_id: str, call: llm.ToolCall, tool: ToolDef, edit: ProposedEdit, report: _Reporter
+        self, chat_id: str, call_id: str, call: llm.ToolCall, tool: ToolDef, edit: ProposedEdit, report: CallReporter
     ) -> bool:
         if tool.name in self._allowed:
             return True
@@ -91,7 +99,7 @@ class WorkspaceTools:
         return decision != "deny"
 
 
-class _Reporter:
+class CallReporter:
     """Sends a call's status changes as `ToolCallUpdate` events."""
 
     def __init__(self, call_id: str, call: llm.ToolCall, emit: EventSink):

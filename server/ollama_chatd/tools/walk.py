@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
-import pathspec
 
+from .gitignore import GitignoreFile, parse_gitignore
 from .workspace import Folder, ToolError, Workspace, display_join
 
 MAX_WALK_DEPTH = 64
@@ -27,41 +27,23 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
 class IgnoreRules:
     """The .gitignore files in force in one directory, innermost first.
 
-    Each layer is (directory relative to the folder root, spec); git lets a deeper
-    .gitignore override a shallower one, so the first layer with an opinion wins.
+    Each layer is (directory relative to the folder root, its rules); git lets a
+    deeper .gitignore override a shallower one, so the first layer with an opinion wins.
     """
 
-    layers: tuple[tuple[str, pathspec.GitIgnoreSpec], ...] = ()
+    layers: tuple[tuple[str, GitignoreFile], ...] = ()
 
     def with_gitignore(self, base_rel: str, text: str) -> IgnoreRules:
-        spec = _parse_gitignore(text)
-        if not any(p.include is not None for p in spec.patterns):
+        rules = parse_gitignore(text)
+        if rules is None:
             return self
-        return IgnoreRules(((base_rel, spec), *self.layers))
+        return IgnoreRules(((base_rel, rules), *self.layers))
 
     def ignores(self, rel: str, is_dir: bool) -> bool:
-        for base, spec in self.layers:
-            inner = rel[len(base) + 1 :] if base else rel
-            verdict = spec.check_file(inner + "/" if is_dir else inner).include
+        for base, rules in self.layers:
+            verdict = rules.verdict(rel[len(base) + 1 :] if base else rel, is_dir)
             if verdict is not None:
                 return verdict
-        return False
-
-
-def _parse_gitignore(text: str) -> pathspec.GitIgnoreSpec:
-    lines = text.splitlines()
-    try:
-        return pathspec.GitIgnoreSpec.from_lines(lines)
-    except Exception:
-        # git skips a malformed line; so do we, rather than dropping the whole file.
-        return pathspec.GitIgnoreSpec.from_lines([line for line in lines if _valid_pattern(line)])
-
-
-def _valid_pattern(line: str) -> bool:
-    try:
-        pathspec.GitIgnoreSpec.from_lines([line])
-        return True
-    except Exception:
         return False
 
 

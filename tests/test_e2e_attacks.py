@@ -1,0 +1,145 @@
+"""Issue 14: a hostile model's tool calls against the real daemon over stdio.
+
+Each attack runs through the fake Ollama's scripted tool calls, and while it runs
+the daemon must answer a probe (`chat/models`) within a second: no attack may
+wedge the event loop, take the memory, or end a tool call without a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fake_ollama import FakeOllama, Reply
+from harness import Daemon
+from test_e2e_tools import answer_permission, call, open_daemon, statuses, tool_messages
+
+PROBE_SECONDS = 1.0
+DAEMON_MEMORY_CAP = 2 << 30  # an attack that slips through fails the test instead of the machine
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    deep = root / "docs" / "guides" / "advanced"
+    deep.mkdir(parents=True)
+    for name in ("a" * 40, "b" * 40, "c" * 40):
+        (deep / f"{name}.md").write_text(f"# {name}\n")
+    (root / "README.md").write_text("# project\n")
+    (root / "notes.txt").write_text("first line\nsecond line\n")
+    return root
+
+
+async def attacked_daemon(spawn_daemon, workspace: Path, options: dict[str, Any] | None = None) -> Daemon:
+    daemon = await open_daemon(spawn_daemon, workspace, options)
+    resource.prlimit(daemon.process.pid, resource.RLIMIT_AS, (DAEMON_MEMORY_CAP, DAEMON_MEMORY_CAP))
+    return daemon
+
+
+async def assert_responsive(daemon: Daemon) -> None:
+    started = time.monotonic()
+    await daemon.request("chat/models", {}, timeout=PROBE_SECONDS)
+    assert time.monotonic() - started < PROBE_SECONDS
+
+
+async def attack(daemon: Daemon, fake: FakeOllama, *tool_calls: dict[str, Any], chat_id: str = "c1") -> dict[str, Any]:
+    """Let the model make these calls; probe the daemon while they run; return the turn's result."""
+    fake.script(Reply.text([], tool_calls=list(tool_calls)), Reply.text(["done"]))
+    _, answer = daemon.send_request("chat/start", {"chatId": chat_id, "prompt": "go"})
+    await daemon.wait_for(lambda: daemon.notifications("chat/toolCall", chat_id) or answer.done())
+    await assert_responsive(daemon)
+    return await asyncio.wait_for(answer, 30)
+
+
+def only_tool_result(fake: FakeOllama) -> str:
+    [tool] = tool_messages(fake, 1)
+    return tool["content"]
+
+
+STARS = "*?" * 16 + "Q"  # backtracks exponentially as a regular expression
+
+
+@pytest.mark.parametrize("tool_call", [call("find_files", glob=STARS), call("search_text", pattern="x", glob=STARS)])
+async def test_a_backtracking_glob_does_not_wedge_the_daemon(spawn_daemon, fake: FakeOllama, workspace: Path, tool_call):
+    daemon = await attacked_daemon(spawn_daemon, workspace)
+    result = await attack(daemon, fake, tool_call)
+    assert result["stopReason"] == "end_turn"
+    assert only_tool_result(fake).startswith("no ")  # nothing ends in Q
+
+
+async def test_a_backtracking_gitignore_line_does_not_wedge_the_daemon(spawn_daemon, fake: FakeOllama, workspace: Path):
+    (workspace / ".gitignore").write_text(f"{STARS}\n*.txt\n")
+    daemon = await attacked_daemon(spawn_daemon, workspace)
+    result = await attack(daemon, fake, call("find_files", glob="**/*.md"))
+    assert result["stopReason"] == "end_turn"
+    assert only_tool_result(fake).splitlines() == [
+        "README.md", *(f"docs/guides/advanced/{c * 40}.md" for c in "abc")
+    ]
+
+
+@pytest.mark.parametrize(
+    "tool_call, refusal",
+    [
+        (call("search_text", pattern="a{4294967294}"), "largest repeat count is 1000"),
+        (call("search_text", pattern="(?:(?:a{1000}){1000}){1000}"), "multiply out"),
+        (call("search_text", pattern="(" * 5000 + "a" + ")" * 5000), "too long"),
+        (call("search_text", pattern="(" * 60 + "a" + ")" * 60), "nests groups"),
+        (call("find_files", glob="{" * 3000 + "a" + "}" * 3000), "too long"),
+        (call("find_files", glob="{a,b}" * 20), "too many {a,b} alternatives"),
+    ],
+    ids=["huge-repeat", "nested-repeats", "5000-groups", "deep-groups", "3000-braces", "brace-product"],
+)
+async def test_a_pattern_too_big_to_compile_is_a_tool_error(spawn_daemon, fake: FakeOllama, workspace: Path, tool_call, refusal):
+    daemon = await attacked_daemon(spawn_daemon, workspace)
+    result = await attack(daemon, fake, tool_call)
+    assert result["stopReason"] == "end_turn"
+    assert only_tool_result(fake).startswith("Error:")
+    assert refusal in only_tool_result(fake)
+    assert statuses(daemon) == ["pending", "running", "failed"]
+
+
+async def test_a_folder_replaced_by_a_file_before_allow_is_a_tool_error(spawn_daemon, fake: FakeOllama, workspace: Path):
+    (workspace / "sub").mkdir()
+    daemon = await attacked_daemon(spawn_daemon, workspace)
+
+    async def swap_then_allow(params: dict[str, Any]) -> dict[str, str]:
+        (workspace / "sub").rmdir()
+        (workspace / "sub").write_text("now a file\n")
+        return {"decision": "allow"}
+
+    daemon.request_handlers["chat/requestPermission"] = swap_then_allow
+    result = await attack(daemon, fake, call("write_file", path="sub/new.txt", content="x\n"))
+
+    assert result["stopReason"] == "end_turn"
+    assert "'sub' is a file, not a directory" in only_tool_result(fake)
+    assert statuses(daemon)[-1] == "failed"
+    assert (workspace / "sub").read_text() == "now a file\n"
+    await assert_responsive(daemon)
+
+
+@pytest.mark.parametrize("decision", ["no", "Deny", None, "ALLOW", 1, {"allow": True}])
+async def test_a_decision_other_than_allow_is_a_denial(spawn_daemon, fake: FakeOllama, workspace: Path, decision):
+    daemon = await attacked_daemon(spawn_daemon, workspace)
+    answer_permission(daemon, decision)
+    result = await attack(daemon, fake, call("write_file", path="notes.txt", content="gone\n"))
+    assert result["stopReason"] == "end_turn"
+    assert statuses(daemon) == ["pending", "awaiting_permission", "denied"]
+    assert (workspace / "notes.txt").read_text() == "first line\nsecond line\n"
+
+
+async def test_a_permission_error_answer_is_a_denial(spawn_daemon, fake: FakeOllama, workspace: Path):
+    daemon = await attacked_daemon(spawn_daemon, workspace)
+
+    async def broken(params: dict[str, Any]) -> dict[str, str]:
+        raise RuntimeError("the editor's dialog crashed")
+
+    daemon.request_handlers["chat/requestPermission"] = broken
+    result = await attack(daemon, fake, call("write_file", path="notes.txt", content="gone\n"))
+    assert result["stopReason"] == "end_turn"
+    assert statuses(daemon)[-1] == "denied"
+    assert (workspace / "notes.txt").read_text() == "first line\nsecond line\n"
