@@ -80,9 +80,14 @@ def _serve_command(args: argparse.Namespace) -> list[str]:
 
 
 def _initialize_params(args: argparse.Namespace, workspace: Path, mcp_servers: dict[str, Any] | None) -> dict[str, Any]:
-    options = {
-        key: value for key, value in (("model", args.model), ("ollamaHost", args.host), ("mcpServers", mcp_servers)) if value
-    }
+    given = (
+        ("backend", args.backend),
+        ("model", args.model),
+        ("ollamaHost", args.host),
+        ("baseUrl", args.base_url),
+        ("mcpServers", mcp_servers),
+    )
+    options = {key: value for key, value in given if value}
     return {
         "processId": os.getpid(),
         "clientInfo": {"name": "ollama-chatd chat"},

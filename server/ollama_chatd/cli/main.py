@@ -54,8 +54,8 @@ def _parser() -> argparse.ArgumentParser:
 
     chat = commands.add_parser("chat", help="ask a question from the terminal")
     chat.add_argument("prompt", nargs="+", help="what to ask")
-    chat.add_argument("--model", "-m", help="Ollama model (default: $OLLAMA_CHATD_MODEL)")
-    chat.add_argument("--host", help="Ollama address (default: $OLLAMA_HOST or 127.0.0.1:11434)")
+    chat.add_argument("--model", "-m", help="the model to ask (default: $OLLAMA_CHATD_MODEL)")
+    add_server_options(chat)
     chat.add_argument("--workspace", "-w", default=".", help="folder the model's tools may touch (default: .)")
     chat.add_argument("--chat", dest="chat_id", help="continue this chat id (default: a new chat)")
     chat.add_argument("--system", help="system prompt for a new chat")
@@ -83,10 +83,24 @@ def _parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the installed models and what they can do")
     doctor = commands.add_parser("doctor", help="check that the daemon can work with Ollama")
     for command, run in ((models, _models), (doctor, _doctor)):
-        command.add_argument("--host", help="Ollama address (default: $OLLAMA_HOST or 127.0.0.1:11434)")
+        add_server_options(command)
         command.add_argument("--model", "-m", help="the default model to check (default: $OLLAMA_CHATD_MODEL)")
         command.set_defaults(run=run)
     return parser
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """Which model server, and where (docs/backends.md)."""
+    parser.add_argument(
+        "--backend", choices=("ollama", "openai"), default="ollama",
+        help="ollama (default), or openai: any OpenAI-compatible server (llama-server, vLLM, LM Studio...)",
+    )  # fmt: skip
+    parser.add_argument("--host", help="Ollama address (default: $OLLAMA_HOST or 127.0.0.1:11434)")
+    parser.add_argument(
+        "--base-url", metavar="URL",
+        help="with --backend openai: the API base URL (default: $OPENAI_BASE_URL or http://127.0.0.1:8080/v1); "
+        "the key is read from $OPENAI_API_KEY",
+    )  # fmt: skip
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:
