@@ -14,13 +14,13 @@ import json
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from harness import wait_until
 from real_parts import real_part
 
 READ_LIMIT = 16 * 1024 * 1024
@@ -160,17 +160,7 @@ class AcpClient:
         return [e for e in self.events if e["event"] == "permission_held"]
 
     async def wait_for(self, condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while not (value := condition()):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"condition not met in {timeout} s; agent stderr:\n{self.stderr()}")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
-        return value
+        return await wait_until(condition, self._changed, timeout, self.stderr)
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")

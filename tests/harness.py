@@ -41,6 +41,24 @@ class RpcError(Exception):
         self.data: Any = error.get("data")
 
 
+async def wait_until(
+    condition: Callable[[], Any], changed: asyncio.Event, timeout: float, stderr: Callable[[], str]
+) -> Any:
+    """The first true value of `condition`, checked each time `changed` is set
+    (by whatever reads the process's output); TimeoutError with its stderr otherwise."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"condition not met in {timeout} s; stderr:\n{stderr()}")
+        changed.clear()
+        try:
+            await asyncio.wait_for(changed.wait(), remaining)
+        except TimeoutError:
+            pass
+    return value
+
+
 class Daemon:
     def __init__(self, process: asyncio.subprocess.Process, stderr_path: Path):
         self.process = process
@@ -126,17 +144,7 @@ class Daemon:
         return next(i for i, m in enumerate(self.messages) if m.get("id") == msg_id and "method" not in m)
 
     async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while not (value := condition()):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"condition not met in {timeout} s; stderr:\n{self.stderr()}")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
-        return value
+        return await wait_until(condition, self._changed, timeout, self.stderr)
 
     def pause_reading(self) -> None:
         self._reading.clear()

@@ -102,6 +102,13 @@ async def test_a_relative_cwd_is_refused_with_the_way_out(client):
     assert "absolute path" in error.value.message
 
 
+async def test_a_prompt_to_an_unknown_session_says_how_to_get_one(client):
+    with pytest.raises(AcpError) as error:
+        await client.request("session/prompt", {"sessionId": "nope", "prompt": [{"type": "text", "text": "Hi"}]})
+    assert error.value.code == -32602 and error.value.data == {"kind": "invalid_params", "field": "sessionId"}
+    assert "start one with session/new or session/load" in error.value.message
+
+
 # -- prompting ---------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ wedge the event loop, take the memory, or end a tool call without a result.
 from __future__ import annotations
 
 import asyncio
+import json
 import resource
 import time
 from pathlib import Path
@@ -143,3 +144,38 @@ async def test_a_permission_error_answer_is_a_denial(spawn_daemon, fake: FakeOll
     assert result["stopReason"] == "end_turn"
     assert statuses(daemon)[-1] == "denied"
     assert (workspace / "notes.txt").read_text() == "first line\nsecond line\n"
+
+
+def request_bytes(fake: FakeOllama, index: int) -> int:
+    return len(json.dumps(fake.requests[index].body))
+
+
+async def test_two_thousand_calls_in_one_reply_run_only_the_first_32(spawn_daemon, fake: FakeOllama, workspace: Path):
+    (workspace / "big.txt").write_text("".join(f"line {n:05} of a file read over and over\n" for n in range(500)))
+    daemon = await attacked_daemon(spawn_daemon, workspace)
+
+    result = await attack(daemon, fake, *[call("read_file", path="big.txt")] * 2000)
+
+    assert result["stopReason"] == "end_turn"
+    results = [m["content"] for m in tool_messages(fake, 1)]
+    [assistant] = [m for m in fake.requests[1].body["messages"] if m.get("tool_calls")]
+    assert len(results) == len(assistant["tool_calls"]) == 33  # every call kept has its result
+    assert sum("line 00499" in r for r in results) == 32
+    assert "(nor were the 1967 calls after it)" in results[32]
+    assert "at most 32 tool calls" in results[32]
+    assert request_bytes(fake, 1) < 2 << 20  # was 40 MB: 2,000 copies of the file
+
+
+async def test_tool_results_of_one_turn_stop_at_one_mib(spawn_daemon, fake: FakeOllama, workspace: Path):
+    (workspace / "big.txt").write_text("".join(f"{n:06} {'x' * 90}\n" for n in range(2000)))  # 192 KiB
+    daemon = await attacked_daemon(spawn_daemon, workspace)
+
+    result = await attack(daemon, fake, *[call("read_file", path="big.txt")] * 30)
+
+    assert result["stopReason"] == "end_turn"
+    results = [m["content"] for m in tool_messages(fake, 1)]
+    assert len(results) == 30
+    assert sum("001999" in r for r in results) == 4  # 4 x 205 KiB with the line numbers
+    assert "[cut: this turn's tool results reached 1 MiB; ask for less" in results[4]
+    assert all(r.startswith("Error: not run: this turn's tool results reached 1 MiB") for r in results[5:])
+    assert request_bytes(fake, 1) < (1 << 20) + (64 << 10)  # was 5.8 MB

@@ -153,9 +153,14 @@ describe('settings to initializationOptions', () => {
   test('empty values are left to the daemon\'s defaults', () => {
     assert.deepEqual(initializationOptionsFrom(DEFAULT_SETTINGS), { autoApprove: [] });
     assert.deepEqual(
-      initializationOptionsFrom({ serverCommand: 'x', ollamaHost: ' gpu:11434 ', model: 'qwen3:8b', autoApprove: ['edit_file'] }),
+      initializationOptionsFrom({ serverCommand: 'x', ollamaHost: ' gpu:11434 ', model: 'qwen3:8b', autoApprove: ['edit_file'], mcpServers: {} }),
       { autoApprove: ['edit_file'], ollamaHost: 'gpu:11434', model: 'qwen3:8b' },
     );
+  });
+
+  test('MCP servers are passed as the user wrote them (the daemon checks them)', () => {
+    const mcpServers = { time: { command: 'uvx', args: ['mcp-server-time'] }, tracker: { url: 'https://t/mcp' } };
+    assert.deepEqual(initializationOptionsFrom({ ...DEFAULT_SETTINGS, mcpServers }), { autoApprove: [], mcpServers });
   });
 });
 

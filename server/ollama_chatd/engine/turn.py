@@ -15,6 +15,7 @@ from ollama_chatd import llm
 from ollama_chatd.engine.context import answer_reserve, estimate_tokens, fit_window
 from ollama_chatd.engine.conversation import Conversation, Journal
 from ollama_chatd.engine.events import EventSink, StatusChange, TextDelta
+from ollama_chatd.engine.tool_budget import MAX_CALLS_PER_REPLY, ToolBudget
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,13 @@ class _Reply:
     tool_calls: list[llm.ToolCall] = attrs.Factory(list)
     done_reason: llm.DoneReason | None = None
     usage: llm.Usage = llm.Usage()
+    calls_left_out: int = 0  # past the one over the cap, neither kept nor run
+
+    def add_calls(self, calls: Sequence[llm.ToolCall]) -> None:
+        """Keep the calls up to one over the cap (it will carry the error), count the rest."""
+        room = max(MAX_CALLS_PER_REPLY + 1 - len(self.tool_calls), 0)
+        self.tool_calls.extend(calls[:room])
+        self.calls_left_out += len(calls) - len(calls[:room])
 
     def message(self) -> llm.Message:
         return llm.Message(
@@ -128,6 +136,7 @@ class Turn:
         self._usage = llm.Usage()
         self._last_round = llm.Usage()
         self._said_no_tools = False
+        self._budget = ToolBudget()
 
     @property
     def produced_nothing(self) -> bool:
@@ -164,7 +173,7 @@ class Turn:
                 limit = self._settings.max_tool_rounds
                 await self._run_tools(reply.tool_calls, skip=f"not run: the limit of {limit} tool rounds was reached")
                 return self.result("max_tool_rounds")
-            await self._run_tools(reply.tool_calls)
+            await self._run_tools(reply.tool_calls, left_out=reply.calls_left_out)
         raise AssertionError("unreachable")
 
     def result(self, stop_reason: StopReason) -> TurnResult:
@@ -271,7 +280,7 @@ class Turn:
                         reply.content.append(chunk.content)
                         self._emit(TextDelta("content", chunk.content))
                     if chunk.tool_calls:
-                        reply.tool_calls.extend(chunk.tool_calls)
+                        reply.add_calls(chunk.tool_calls)
                     if chunk.done:
                         reply.done_reason = chunk.done_reason
                         reply.usage = chunk.usage or llm.Usage()
@@ -317,18 +326,18 @@ class Turn:
 
     # -- tools ------------------------------------------------------------------------------
 
-    async def _run_tools(self, calls: list[llm.ToolCall], *, skip: str | None = None) -> None:
+    async def _run_tools(self, calls: list[llm.ToolCall], *, skip: str | None = None, left_out: int = 0) -> None:
         tools = self._settings.tools
         assert tools is not None
         chat_id = self._conversation.chat_id
         pending = [(self._settings.new_call_id(), call) for call in calls]
         try:
-            while pending:
+            for index in range(len(calls)):
                 call_id, call = pending[0]
-                if skip is not None:
-                    result = tools.skip(chat_id, call_id, call, self._emit, skip)
+                if (why := skip or self._budget.refusal(index, left_out)) is not None:
+                    result = tools.skip(chat_id, call_id, call, self._emit, why)
                 else:
-                    result = await tools.run(chat_id, call_id, call, self._emit)
+                    result = self._budget.charge(await tools.run(chat_id, call_id, call, self._emit))
                 self._record(_tool_message(call, result))
                 pending.pop(0)
         except asyncio.CancelledError:

@@ -38,6 +38,7 @@ export interface InitializationOptions {
   model?: string;
   maxToolRounds?: number;
   autoApprove?: string[];
+  mcpServers?: Record<string, unknown>;
 }
 
 export interface ChatStartParams {

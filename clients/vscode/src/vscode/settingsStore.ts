@@ -6,11 +6,14 @@ import { SETTINGS_NEEDING_RESTART, type Settings } from '../core/settings';
 export function readSettings(): Settings {
   const config = vscode.workspace.getConfiguration(SETTINGS_SECTION);
   const autoApprove = config.get<unknown>('autoApprove');
+  // User settings only: a repository's .vscode/settings.json must not choose programs to run.
+  const mcpServers = config.inspect<unknown>('mcpServers')?.globalValue;
   return {
     serverCommand: stringOr(config.get('serverCommand')),
     ollamaHost: stringOr(config.get('ollamaHost')),
     model: stringOr(config.get('model')),
     autoApprove: Array.isArray(autoApprove) ? autoApprove.filter((t): t is string => typeof t === 'string') : [],
+    mcpServers: isPlainObject(mcpServers) ? mcpServers : {},
   };
 }
 
@@ -37,6 +40,10 @@ export function watchSettings(reactions: SettingsReactions): vscode.Disposable {
     if (SETTINGS_NEEDING_RESTART.some(affects)) reactions.onRestartNeeded();
     if (affects('model')) reactions.onModelChanged();
   });
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function stringOr(value: unknown): string {
