@@ -186,6 +186,9 @@ class Connection:
         if self.gone.is_set():
             raise ClientGone
         self._writer.write(data)
+        transport = self._writer.transport
+        if self.current is not None and transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]:
+            self.current._pushed_back.set()  # drain() now waits until the client reads
         try:
             await self._writer.drain()
         except OSError as exc:  # ConnectionResetError, BrokenPipeError
@@ -392,6 +395,7 @@ class RecordedRequest:
     client_dropped: bool = False  # the client went away before the response was complete
     status: int | None = None  # status code sent, None if no status line went out
     _dropped: threading.Event = field(default_factory=threading.Event, repr=False)
+    _pushed_back: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def wait_closed(self, timeout: float = 5.0) -> bool:
         """Block until the client dropped the connection before this response was complete."""
@@ -400,6 +404,22 @@ class RecordedRequest:
     async def wait_closed_async(self, timeout: float = 5.0) -> bool:
         """`wait_closed` for async tests, without blocking their event loop."""
         return await asyncio.to_thread(self._dropped.wait, timeout)
+
+    async def wait_pushed_back(self, timeout: float = 10.0, *, or_completed: bool = False) -> bool:
+        """Wait until the client stops reading this response: the fake's writes fill the
+        socket buffers and wait for it (a client applying flow control). `or_completed`:
+        also return once the whole response is written."""
+
+        def wait() -> bool:
+            deadline = time.monotonic() + timeout
+            while not (or_completed and self.response_completed):
+                if self._pushed_back.wait(min(0.01, max(0.0, deadline - time.monotonic()))):
+                    return True
+                if time.monotonic() >= deadline:
+                    return False
+            return True
+
+        return await asyncio.to_thread(wait)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import fcntl
 import json
 import os
+import pty
+import re
 import signal
 import sys
+import termios
+import time
 from pathlib import Path
 
 import pytest
 
 from fake_ollama import FakeOllama, Reply
+from ollama_chatd.cli import main
 
 
-async def run_cli(fake: FakeOllama, *args: str, cwd: Path | None = None, stdin=asyncio.subprocess.DEVNULL):
+async def run_cli(fake: FakeOllama, *args: str, cwd: Path | None = None, stdin=asyncio.subprocess.DEVNULL,
+                  env: dict[str, str] | None = None):
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ollama_chatd", "chat", *args,
         stdin=stdin,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "OLLAMA_HOST": fake.url, "OLLAMA_CHATD_MODEL": ""},
+        env={**os.environ, "OLLAMA_HOST": fake.url, "OLLAMA_CHATD_MODEL": "", **(env or {})},
         cwd=cwd,
     )
 
@@ -122,3 +130,169 @@ async def test_help_and_version(args):
     out, _ = await process.communicate()
     assert process.returncode == 0
     assert b"ollama-chatd" in out or b"usage" in out
+
+
+# -- as a new user meets it -------------------------------------------------------------------------
+
+COMMANDS = ["serve", "acp", "chat", "history", "export", "models", "doctor"]
+
+
+def cli_env(fake: FakeOllama, **extra: str) -> dict[str, str]:
+    return {**os.environ, "OLLAMA_HOST": fake.url, "OLLAMA_CHATD_MODEL": "", **extra}
+
+
+def write_call(path: str, content: str) -> Reply:
+    return Reply.text([], tool_calls=[{"function": {"name": "write_file", "arguments": {"path": path, "content": content}}}])
+
+
+def _controlling_terminal() -> None:
+    """In the child: a session of its own whose controlling terminal is the pty on fd 0."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+@pytest.mark.parametrize("key", [b"\x03", b"\x04"], ids=["ctrl-c", "ctrl-d"])
+async def test_ctrl_c_or_ctrl_d_at_the_permission_prompt_cancels_and_exits_130_at_once(
+    fake: FakeOllama, tmp_path: Path, key: bytes
+):
+    """Ctrl-C there used to print "cancelled" and hang until Enter (input() in a thread);
+    a second Ctrl-C then printed a KeyboardInterrupt traceback."""
+    fake.script(write_call("a.txt", "x\n"), Reply.text(["never asked"]))
+    controller, terminal = pty.openpty()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ollama_chatd", "chat", "--model", "tiny", "--workspace", str(tmp_path), "write",
+        stdin=terminal, stdout=terminal, stderr=terminal, env=cli_env(fake), preexec_fn=_controlling_terminal,
+    )
+    os.close(terminal)
+    screen = await read_terminal_until(controller, b"Allow?")
+    assert b"+x" in screen
+    os.write(controller, key)
+    code = await asyncio.wait_for(process.wait(), 5)
+    screen += await read_terminal_until(controller, None)
+    os.close(controller)
+    assert code == 130, screen.decode(errors="replace")
+    assert b"Traceback" not in screen and b"KeyboardInterrupt" not in screen
+    assert not (tmp_path / "a.txt").exists()
+    assert len(fake.requests) == 1  # the turn ended there
+
+
+async def read_terminal_until(controller: int, marker: bytes | None, timeout: float = 15) -> bytes:
+    """What the program wrote to its terminal, up to `marker` (None: until it closed)."""
+    loop = asyncio.get_running_loop()
+    seen = b""
+    while marker is None or marker not in seen:
+        try:
+            chunk = await asyncio.wait_for(loop.run_in_executor(None, os.read, controller, 4096), timeout)
+        except OSError:  # EIO: the program's side of the terminal is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+@pytest.mark.parametrize("command", [
+    ["models"], ["doctor"], ["history"], ["export", "c1"], ["history", "c1"],
+    ["chat", "--model", "tiny", "hello"], ["chat", "--model", "tiny", "--json", "hello"], ["chat", "--help"],
+])
+async def test_every_subcommand_ends_quietly_on_a_closed_pipe(fake: FakeOllama, tmp_path: Path, command: list[str]):
+    """`ollama-chatd models | head -1` printed a BrokenPipeError traceback."""
+    await finish(await run_cli(fake, "--model", "tiny", "--chat", "c1", "a stored chat", cwd=tmp_path))
+    fake.script(Reply.endless(token="word ", delay=0.001) if command[0] == "chat" else Reply.text(["x"]))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has left before the first line
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ollama_chatd", *command,
+        stdout=write_end, stderr=asyncio.subprocess.PIPE, env=cli_env(fake), cwd=tmp_path,
+    )
+    os.close(write_end)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == (0 if "--help" in command else 141), err.decode()  # argparse ignores it
+    assert err.decode().strip() == ""
+
+
+async def test_errors_name_the_command_line_options(fake: FakeOllama, closed_port_url: str, tmp_path: Path):
+    code, _, err = await finish(await run_cli(fake, "hello"))
+    assert code == 1
+    assert "pass --model" in err and "chat/start" not in err and "initializationOptions" not in err
+
+    unreachable = {"OLLAMA_HOST": closed_port_url}
+    code, _, err = await finish(await run_cli(fake, "--model", "tiny", "hello", env=unreachable))
+    assert code == 1
+    assert "--host" in err and "ollama serve" in err and "ollamaHost" not in err
+
+    for command in (["models"], ["doctor"]):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ollama_chatd", *command,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=cli_env(fake, **unreachable),
+        )
+        out = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
+        assert process.returncode == 1
+        assert "start it with `ollama serve`, or pass --host" in out, out
+
+
+@pytest.mark.parametrize("option, value, said", [
+    ("--host", "ht!tp://localhost", "argument --host: unsupported scheme 'ht!tp'"),
+    ("--workspace", "no-such-folder", "argument --workspace/-w: no folder 'no-such-folder'"),
+])
+async def test_a_bad_option_is_a_usage_error_naming_it(fake: FakeOllama, tmp_path: Path, option: str, value: str, said: str):
+    code, out, err = await finish(await run_cli(fake, "--model", "tiny", option, value, "hello", cwd=tmp_path))
+    assert code == 2 and out == ""
+    assert said in err and "Traceback" not in err
+    assert fake.requests == []
+
+
+async def test_the_chat_status_is_shown(fake: FakeOllama):
+    fake.script(Reply.error(503, "server busy, please try again."), Reply.text(["fine"]))
+    code, out, err = await finish(await run_cli(fake, "--model", "plain", "hello"))
+    assert code == 0 and out == "fine\n"
+    assert "plain cannot use tools" in err, err
+    assert "Ollama is busy" in err and "trying again" in err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+async def test_every_subcommand_help_describes_it_and_each_argument_with_its_default(command: str):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ollama_chatd", command, "--help", stdout=asyncio.subprocess.PIPE,
+    )
+    out = (await process.communicate())[0].decode()
+    assert process.returncode == 0
+    usage, description, *_ = out.split("\n\n")
+    assert usage.startswith(f"usage: ollama-chatd {command}")
+    assert not description.startswith(("positional arguments", "options")), f"{command} --help has no description"
+    subcommand = next(a for a in main._parser()._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    for action in subcommand._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help, f"{command} {action.dest}: no help"
+        if action.option_strings and action.default not in (None, False):
+            assert "default" in action.help, f"{command} {action.option_strings[0]}: the default is not said"
+
+
+SLOW_PYGLS = """
+import sys, time
+
+class SlowPygls:
+    def find_spec(self, name, path=None, target=None):
+        if name == "pygls":
+            sys.meta_path.remove(self)
+            time.sleep(2)
+        return None
+
+if b"serve" in open("/proc/self/cmdline", "rb").read().split(b"\\0"):
+    sys.meta_path.insert(0, SlowPygls())
+"""
+
+
+async def test_the_footer_times_the_question_not_the_daemons_start(fake: FakeOllama, tmp_path: Path):
+    """A daemon that takes 2 s to load (a slow disk, say) is not part of the answer's time. The
+    daemon answers `initialize` before loading pygls; here loading pygls takes 2 s."""
+    (tmp_path / "sitecustomize.py").write_text(SLOW_PYGLS)
+    fake.script(Reply.text(["quick"]))
+    slow_start = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    started = time.monotonic()
+    code, _, err = await finish(await run_cli(fake, "--model", "tiny", "hello", env=slow_start))
+    assert code == 0, err
+    assert time.monotonic() - started > 2  # the daemon did start slowly
+    seconds = float(re.search(r"tokens in ([\d.]+) s", err).group(1))
+    assert seconds < 1.5, err

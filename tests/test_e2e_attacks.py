@@ -48,13 +48,20 @@ async def assert_responsive(daemon: Daemon) -> None:
     assert time.monotonic() - started < PROBE_SECONDS
 
 
-async def attack(daemon: Daemon, fake: FakeOllama, *tool_calls: dict[str, Any], chat_id: str = "c1") -> dict[str, Any]:
-    """Let the model make these calls; probe the daemon while they run; return the turn's result."""
-    fake.script(Reply.text([], tool_calls=list(tool_calls)), Reply.text(["done"]))
-    _, answer = daemon.send_request("chat/start", {"chatId": chat_id, "prompt": "go"})
-    await daemon.wait_for(lambda: daemon.notifications("chat/toolCall", chat_id) or answer.done())
+async def attack(
+    daemon: Daemon, fake: FakeOllama, *tool_calls: dict[str, Any], chat_id: str = "c1", probe_at: str = "pending"
+) -> dict[str, Any]:
+    """Let the model make these calls; once one reaches the status `probe_at`, probe the
+    daemon; return the turn's result."""
+    answer = start_attack(daemon, fake, *tool_calls, chat_id=chat_id)
+    await daemon.wait_for(lambda: probe_at in statuses(daemon, chat_id) or answer.done())
     await assert_responsive(daemon)
     return await asyncio.wait_for(answer, 30)
+
+
+def start_attack(daemon: Daemon, fake: FakeOllama, *tool_calls: dict[str, Any], chat_id: str = "c1") -> asyncio.Future[Any]:
+    fake.script(Reply.text([], tool_calls=list(tool_calls)), Reply.text(["done"]))
+    return daemon.send_request("chat/start", {"chatId": chat_id, "prompt": "go"})[1]
 
 
 def only_tool_result(fake: FakeOllama) -> str:
@@ -179,3 +186,38 @@ async def test_tool_results_of_one_turn_stop_at_one_mib(spawn_daemon, fake: Fake
     assert "[cut: this turn's tool results reached 1 MiB; ask for less" in results[4]
     assert all(r.startswith("Error: not run: this turn's tool results reached 1 MiB") for r in results[5:])
     assert request_bytes(fake, 1) < (1 << 20) + (64 << 10)  # was 5.8 MB
+
+
+async def test_the_diff_of_a_huge_rewrite_is_shown_whole_without_stalling(spawn_daemon, fake: FakeOllama, workspace: Path):
+    lines = 40_000
+    (workspace / "big.py").write_text("".join(f"value_{n} = {n}\n" for n in range(lines)))
+    rewritten = "".join(f"value_{n} = {n}\n" if n % 2 else f"value_{n} = -{n}\n" for n in range(lines))
+    daemon = await attacked_daemon(spawn_daemon, workspace)
+    asked = answer_permission(daemon, "deny")
+
+    result = await attack(daemon, fake, call("write_file", path="big.py", content=rewritten), probe_at="awaiting_permission")
+
+    assert result["stopReason"] == "end_turn"
+    [prompt] = asked
+    assert f"@@ -1,{lines} +1,{lines} @@" in prompt["diff"]  # every line out, every line in
+    assert prompt["diff"].count("\n-") == prompt["diff"].count("\n+") - 1 == lines - 1  # the last line is context
+
+
+async def test_a_quadratic_edit_fallback_does_not_keep_the_daemon_alive(spawn_daemon, fake: FakeOllama, workspace: Path):
+    (workspace / "same.py").write_text("x = 1\n" * 40_000)
+    almost = "x  =  1\n" * 20_000 + "y = 2\n"  # matches nowhere, but near-matches at every line
+    daemon = await attacked_daemon(spawn_daemon, workspace)
+    answer = start_attack(daemon, fake, call("edit_file", path="same.py", old_text=almost, new_text="z\n"))
+    await daemon.wait_for(lambda: statuses(daemon))
+    await assert_responsive(daemon)
+
+    await daemon.request("chat/cancel", {"chatId": "c1"}, timeout=PROBE_SECONDS)
+    await asyncio.wait_for(answer, 5)
+    assert await daemon.shutdown(timeout=5) == 0  # no tool thread left burning after the cancel
+
+
+async def test_the_whitespace_tolerant_match_still_finds_its_lines(spawn_daemon, fake: FakeOllama, workspace: Path):
+    (workspace / "code.py").write_text("def f():\n\treturn 1\n\ndef g():\n\treturn 2\n")
+    daemon = await attacked_daemon(spawn_daemon, workspace)
+    await attack(daemon, fake, call("edit_file", path="code.py", old_text="def g():\n    return 2", new_text="x"))
+    assert "It matches lines 4-5 except for whitespace" in only_tool_result(fake)

@@ -95,7 +95,9 @@ async def _start_endless(daemon: Daemon, fake: FakeOllama, **reply) -> tuple[int
 
 
 async def _assert_nothing_after(daemon: Daemon, msg_id: int | str) -> None:
-    await asyncio.sleep(0.2)
+    # The daemon answers in order: once a later request is answered, whatever the turn
+    # could still have sent is here.
+    await daemon.request("chat/list", {})
     answer_at = daemon.index_of_response(msg_id)
     assert not [m for m in daemon.messages[answer_at:] if m.get("method") == "chat/token"]
 
@@ -342,3 +344,17 @@ async def test_the_daemon_exits_when_the_editor_process_dies(spawn_daemon):
     editor.kill()
     await editor.wait()
     assert await daemon.wait_exit(timeout=2.0) == 0
+
+
+async def test_a_shutdown_before_initialize_opens_nothing(spawn_daemon, tmp_path):
+    """A script that says goodbye at once leaves no database behind: the store and the
+    Ollama client are opened by `initialize`, or by the first request that needs them."""
+    quiet, used = tmp_path / "quiet", tmp_path / "used"
+    daemon = await spawn_daemon("--state-dir", str(quiet))
+    assert await daemon.shutdown() == 0
+    assert not (quiet / "chats.sqlite3").exists()
+
+    daemon = await spawn_daemon("--state-dir", str(used))
+    assert await daemon.request("chat/list", {}) == {"chats": []}  # a script that skips initialize
+    assert await daemon.shutdown() == 0
+    assert (used / "chats.sqlite3").exists()

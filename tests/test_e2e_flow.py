@@ -21,7 +21,8 @@ async def test_a_client_that_reads_nothing_does_not_grow_the_daemon(daemon: Daem
     await daemon.wait_for(lambda: daemon.tokens("c1"))
     before = rss_mib(daemon)
     daemon.pause_reading()
-    await asyncio.sleep(3)  # unchecked, the flood would queue about 10 MB a second here
+    # Once the editor's pipe is full the daemon must stop reading Ollama, whose writes then wait.
+    assert await fake.requests[0].wait_pushed_back(10), "the daemon kept reading Ollama for nobody"
     grown = rss_mib(daemon) - before
 
     daemon.cancel_request(msg_id)  # still heard while nobody reads
@@ -39,7 +40,10 @@ async def test_merged_tokens_keep_the_text_exact(daemon: Daemon, fake: FakeOllam
     fake.script(Reply.text(words))
     daemon.pause_reading()
     msg_id, answer = daemon.send_request("chat/start", {"chatId": "c1", "prompt": "many"})
-    await asyncio.sleep(1)  # the daemon merges while the client does not read
+    # The daemon merges while the client does not read: until it has the whole reply, or
+    # its pipe to the client is full and it stops reading Ollama.
+    [reply] = await fake.wait_for_requests_async(1)
+    assert await reply.wait_pushed_back(20, or_completed=True)
     daemon.resume_reading()
     result = await asyncio.wait_for(answer, 20)
     tokens = daemon.tokens("c1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -48,12 +49,26 @@ async def test_a_chat_continues_in_a_fresh_daemon(spawn_daemon, fake: FakeOllama
     ]
 
 
-async def test_kill_9_mid_answer_keeps_the_prompt_and_the_last_checkpoint(spawn_daemon, fake: FakeOllama, workspace: Path):
+async def checkpoint_saved(database: Path, timeout: float = 10.0) -> None:
+    """Wait until a partial answer (status "streaming") is committed to the database."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        with contextlib.suppress(sqlite3.OperationalError):  # not created yet
+            with contextlib.closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as reader:
+                if reader.execute("SELECT 1 FROM messages WHERE status = 'streaming'").fetchone():
+                    return
+        assert asyncio.get_running_loop().time() < deadline, "no checkpoint was saved"
+        await asyncio.sleep(0.05)
+
+
+async def test_kill_9_mid_answer_keeps_the_prompt_and_the_last_checkpoint(
+    spawn_daemon, fake: FakeOllama, workspace: Path, tmp_path: Path
+):
     first = await open_daemon(spawn_daemon, workspace)
     fake.script(Reply.endless(token="tok ", delay=0.01))
     first.send_request("chat/start", {"chatId": "c1", "prompt": "go on"})
     await first.wait_for(lambda: len(first.tokens("c1")) >= 5)
-    await asyncio.sleep(1.6)  # past the first checkpoint (every second)
+    await checkpoint_saved(tmp_path / "data" / "ollama-chatd" / "chats.sqlite3")  # within a second
     streamed = first.text("c1")
     first.kill()
     await first.process.wait()
@@ -162,6 +177,10 @@ async def test_two_daemons_on_one_database_lose_nothing(spawn_daemon, fake: Fake
             await daemon.request("chat/start", {"chatId": chat_id, "prompt": f"{chat_id} turn {turn}"})
 
     await asyncio.gather(*(chat(d, f"{i}-{n}") for i, d in enumerate(daemons) for n in range(3)))
+    # A turn's last write may still be queued when chat/start is answered; a read runs after
+    # every write asked for before it, so one read on each daemon means all is committed.
+    for daemon in daemons:
+        await daemon.request("chat/list", {})
 
     listed = (await daemons[0].request("chat/list", {"limit": 200}))["chats"]
     assert sorted(c["chatId"] for c in listed) == sorted(f"{i}-{n}" for i in range(2) for n in range(3))
@@ -206,9 +225,9 @@ async def test_history_and_export_on_the_command_line(spawn_daemon, fake: FakeOl
     await daemon.shutdown()
 
     code, out = await run_cli("history", cwd=workspace)
-    assert code == 0 and out.startswith("c1\t") and "Explain sockets" in out
+    assert code == 0 and out.startswith("c1\t") and "\t1 turn\t" in out and "Explain sockets" in out
     code, out = await run_cli("history", "c1", cwd=workspace)
-    assert code == 0 and "## User" in out and "echo: Explain sockets" in out
+    assert code == 0 and "## User" in out and "echo: Explain sockets" in out and ", 1 turn." in out
     code, out = await run_cli("export", "c1", "--format", "json", cwd=workspace)
     exported = json.loads(out)
     assert [m["role"] for m in exported["messages"]] == ["user", "assistant"]

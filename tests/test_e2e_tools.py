@@ -313,7 +313,7 @@ async def test_cancel_during_a_permission_request(spawn_daemon, fake: FakeOllama
     assert cancels
     assert statuses(daemon) == ["pending", "awaiting_permission", "cancelled"]  # one final status
     never.set_result({"decision": "allow"})  # the late answer changes nothing
-    await asyncio.sleep(0.3)
+    await daemon.request("chat/list", {})  # handled after the late answer
     assert (workspace / "notes.txt").read_text() == "first line\nsecond line\n"
     assert "InvalidStateError" not in daemon.stderr()
     result = await daemon.request("chat/start", {"chatId": "c1", "prompt": "still fine?"})

@@ -19,7 +19,7 @@ import respx
 
 from http_fakes import ChunkStream
 from ollama_chatd.engine.engine import ChatEngine, TurnFailed, TurnRequest
-from ollama_chatd.engine.events import StatusChange
+from ollama_chatd.events import StatusChange
 from ollama_chatd.llm import (
     BackendUnreachable,
     ChatChunk,

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from fake_ollama import FakeOllama, Reply
 from harness import Daemon
+from ollama_chatd.app import open_workspace
 from ollama_chatd.config import ServeOptions
 from ollama_chatd.rpc import startup
 from ollama_chatd.rpc.dispatch import Dispatcher
@@ -63,7 +64,7 @@ def _with(data: bytes) -> _Collected:
 
 async def _through_pygls(message: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """pygls' answer to `message`, and the position encoding its workspace then uses."""
-    server = create_server(ServeOptions(in_memory=True))
+    server = create_server(ServeOptions(in_memory=True), open_workspace)
     out = _Collected()
     server.protocol.set_writer(out)
     Dispatcher(server.protocol, out, lambda: server.initialized).handle(json.dumps(message).encode())

@@ -1,4 +1,8 @@
-"""The daemon's settings: `initializationOptions`, with environment fallbacks."""
+"""The daemon's settings: `initializationOptions`, with environment fallbacks.
+
+Backend-neutral: where the chosen model server is (its address, its own
+environment variables) is the backend's business, read in `backends.py`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ import attrs
 import cattrs
 
 from ollama_chatd.mcp.config import ServerConfig, parse_mcp_servers
-from ollama_chatd.ollama.host import HostChoice, resolve_host
 from ollama_chatd.structuring import (
     FieldError,
     camel_case,
@@ -53,6 +56,7 @@ class ServeOptions:
 class InitializationOptions:
     """What a client may pass as `initializationOptions` (all optional, camelCase on the wire)."""
 
+    backend: str = "ollama"  # which model server; backends.py knows them
     ollama_host: str | None = None
     model: str | None = None
     max_tool_rounds: int = attrs.field(default=10, validator=_positive)
@@ -71,9 +75,10 @@ class InitializationOptions:
 
 @attrs.frozen
 class Settings:
-    """The options once resolved against the environment."""
+    """The options once resolved against the environment (the backend's address aside)."""
 
-    host: HostChoice
+    backend: str
+    ollama_host: str | None  # as given; backends.address() reads it with OLLAMA_HOST
     default_model: str | None
     max_tool_rounds: int
     auto_approve: frozenset[str]
@@ -88,7 +93,8 @@ class Settings:
     @classmethod
     def resolve(cls, options: InitializationOptions, environ: Mapping[str, str] = os.environ) -> Settings:
         return cls(
-            host=resolve_host(options.ollama_host, environ),
+            backend=options.backend,
+            ollama_host=options.ollama_host,
             default_model=(options.model or environ.get(MODEL_ENV, "")).strip() or None,
             max_tool_rounds=options.max_tool_rounds,
             auto_approve=frozenset(options.auto_approve),

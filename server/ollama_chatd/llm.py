@@ -13,7 +13,8 @@ from typing import Any, Literal, Protocol
 import attrs
 
 Role = Literal["system", "user", "assistant", "tool"]
-ThinkLevel = bool | Literal["low", "medium", "high"]
+ThinkEffort = Literal["low", "medium", "high"]
+ThinkLevel = bool | ThinkEffort
 
 
 @attrs.frozen
@@ -188,6 +189,10 @@ class FeatureNotSupported(UpstreamError):
 class ChatBackend(Protocol):
     """What the engine needs from a model server."""
 
+    async def version(self) -> str:
+        """The server's version as it reports it: the cheapest call that proves it answers."""
+        ...
+
     async def installed_models(self) -> list[ModelInfo]:
         """Every model the server has, with what it can do."""
         ...
@@ -203,4 +208,8 @@ class ChatBackend(Protocol):
         the upstream connection at once so the server stops generating.
         Raises `BackendError` subclasses.
         """
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connections; the backend is not used afterwards."""
         ...

@@ -1,14 +1,18 @@
 /**
- * Entry point: wires the daemon's lifecycle, the `@ollama` participant, the commands, the
- * status bar and the settings together. Nothing here waits on the daemon before
- * returning, so activation never holds up VS Code.
+ * Entry point: wires the daemon's lifecycle, the `@ollama` participant, the language-model
+ * provider, the commands, the status bar and the settings together. Activated once VS Code
+ * has started (`onStartupFinished`); nothing here waits on the daemon before returning, so
+ * activation never holds up VS Code.
  */
 import * as vscode from 'vscode';
 import { PARTICIPANT_ID } from './core/commandIds';
 import { explainFailure } from './core/explainFailure';
+import { LM_VENDOR } from './core/modelCall';
+import { PickerChoice } from './core/pickerChoice';
 import { ServerManager } from './core/serverManager';
 import { registerCommands } from './vscode/commands';
 import { createLanguageClientLauncher } from './vscode/languageClientLauncher';
+import { createModelProvider, type ModelListing } from './vscode/modelProvider';
 import { showExplanation } from './vscode/notifications';
 import { createChatRequestHandler } from './vscode/participant';
 import { createPermissionPrompt } from './vscode/permissionPrompt';
@@ -34,6 +38,7 @@ export function activate(context: vscode.ExtensionContext): void {
     onExited: () => statusBar.set({ kind: 'unknown' }),
   });
   const manager = server;
+  const pickerChoice = new PickerChoice();
 
   const participant = vscode.chat.createChatParticipant(
     PARTICIPANT_ID,
@@ -42,6 +47,11 @@ export function activate(context: vscode.ExtensionContext): void {
       settings: readSettings,
       workspaceFolders: () => (vscode.workspace.workspaceFolders ?? []).map((f) => ({ name: f.name, fsPath: f.uri.fsPath })),
       observeTurn: (outcome) => statusBar.observeTurn(outcome),
+      chooseModel: (picked) => {
+        const decision = pickerChoice.decide(picked?.vendor === LM_VENDOR ? picked.id : undefined, readSettings().model.trim());
+        if (decision.adoptPicker) void saveModel(decision.model);
+        return decision.model;
+      },
     }),
   );
   participant.iconPath = new vscode.ThemeIcon('hubot');
@@ -58,7 +68,7 @@ export function activate(context: vscode.ExtensionContext): void {
   // Typing an address in the Settings editor changes it several times: restart once.
   const restartSoon = debounce(RESTART_DELAY_MS, () => {
     // Only a live daemon needs the new values now; a stopped one reads them when it starts.
-    if (manager.isActive) void manager.restart().then(() => probeOllama(manager, statusBar, false));
+    if (manager.isActive) void manager.restart().then(() => refreshModels(manager, statusBar));
   });
 
   context.subscriptions.push(
@@ -73,7 +83,23 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
   );
 
-  void probeOllama(manager, statusBar, true);
+  const firstListing = once(explainFailedListing);
+  context.subscriptions.push(
+    vscode.lm.registerLanguageModelChatProvider(
+      LM_VENDOR,
+      createModelProvider({
+        acquireServer: () => manager.acquire(),
+        configuredModel: () => readSettings().model,
+        observeModels: (outcome) => {
+          if (outcome.kind !== 'unavailable') statusBar.observeModels(outcome);
+          firstListing(outcome);
+        },
+      }),
+    ),
+  );
+  // VS Code asks a provider for its models only when something needs them; without this,
+  // the first @ollama message finds no language model and fails. The daemon starts here.
+  void vscode.lm.selectChatModels({ vendor: LM_VENDOR });
 }
 
 export function deactivate(): Promise<void> | undefined {
@@ -81,21 +107,27 @@ export function deactivate(): Promise<void> | undefined {
   return server?.dispose();
 }
 
-/**
- * Starts the daemon and asks it for the models, so the status bar knows early whether
- * Ollama answers; when it does not, one notification says how to fix it.
- */
-async function probeOllama(manager: ServerManager, statusBar: StatusBar, notify: boolean): Promise<void> {
-  const acquired = await manager.acquire();
-  if (acquired.kind === 'unavailable') {
-    if (notify) void showExplanation(acquired.explanation);
-    return;
-  }
-  const outcome = await acquired.chat.listModels();
-  statusBar.observeModels(outcome);
-  if (notify && outcome.kind === 'failed' && outcome.failure.kind === 'ollama_unreachable') {
+/** When the daemon or Ollama cannot be used, one notification says how to fix it. */
+function explainFailedListing(outcome: ModelListing): void {
+  if (outcome.kind === 'unavailable') {
+    void showExplanation(outcome.explanation);
+  } else if (outcome.kind === 'failed' && outcome.failure.kind === 'ollama_unreachable') {
     void showExplanation(explainFailure(outcome.failure), 'warning');
   }
+}
+
+function once<T>(run: (value: T) => unknown): (value: T) => void {
+  let done = false;
+  return (value) => {
+    if (!done) run(value);
+    done = true;
+  };
+}
+
+/** Asks the restarted daemon for the models, so the status bar knows whether Ollama answers. */
+async function refreshModels(manager: ServerManager, statusBar: StatusBar): Promise<void> {
+  const acquired = await manager.acquire();
+  if (acquired.kind === 'ready') statusBar.observeModels(await acquired.chat.listModels());
 }
 
 /** `run` once `ms` after the last call; its timer is cleared with the extension. */

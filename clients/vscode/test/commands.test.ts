@@ -227,9 +227,21 @@ describe('the status bar', () => {
 
 describe('settings', () => {
   test('are read with safe defaults', () => {
-    assert.deepEqual(readSettings(), { serverCommand: '', ollamaHost: '', model: '', autoApprove: [] });
+    assert.deepEqual(readSettings(), { serverCommand: '', ollamaHost: '', model: '', autoApprove: [], mcpServers: {} });
     settings.set('ollamaChat.autoApprove', ['edit_file', 42]);
     assert.deepEqual(readSettings().autoApprove, ['edit_file']);
+  });
+
+  test('the command, the address and auto-approval come from User settings only, the model from anywhere', () => {
+    settings.clear();
+    settings.set('ollamaChat.serverCommand', '/repo/evil', ConfigurationTarget.Workspace);
+    settings.set('ollamaChat.ollamaHost', 'http://attacker:11434', ConfigurationTarget.WorkspaceFolder);
+    settings.set('ollamaChat.autoApprove', ['write_file'], ConfigurationTarget.Workspace);
+    settings.set('ollamaChat.model', 'llama3.2', ConfigurationTarget.Workspace);
+    assert.deepEqual(readSettings(), { serverCommand: '', ollamaHost: '', model: 'llama3.2', autoApprove: [], mcpServers: {} });
+    settings.set('ollamaChat.serverCommand', '/home/me/bin/ollama-chatd');
+    assert.equal(readSettings().serverCommand, '/home/me/bin/ollama-chatd');
+    settings.clear();
   });
 
   test('the address, the command and auto-approval restart the daemon; the model does not', () => {

@@ -11,6 +11,7 @@ import { explainFailure } from '../src/core/explainFailure';
 import { asPlainText } from '../src/core/explanation';
 import { formatBytes, sameModel } from '../src/core/modelDescriptions';
 import type { RpcConnection } from '../src/core/rpcConnection';
+import { PickerChoice } from '../src/core/pickerChoice';
 import { sendRequest } from '../src/core/rpcConnection';
 import { findExecutable, parseCommandLine, resolveServerCommand } from '../src/core/serverCommand';
 import { ServerManager } from '../src/core/serverManager';
@@ -72,7 +73,7 @@ describe('ChatClient routing', () => {
     await chat.runTurn({ chatId: 'a', prompt: 'x' }, {});
     await chat.runTurn({ chatId: 'b', prompt: 'y' }, {});
     assert.equal(connection.registrations, registered);
-    assert.equal(registered, 4, 'chat/token, chat/toolCall, chat/status, chat/requestPermission');
+    assert.equal(registered, 5, 'chat/token, chat/toolCall, chat/status, model/token, chat/requestPermission');
   });
 
   test('tokens of unknown or finished chats are dropped; a throwing listener does not break routing', async () => {
@@ -305,5 +306,16 @@ describe('ServerManager', () => {
     await m.dispose();
     assert.equal((await m.acquire()).kind, 'unavailable');
     assert.equal(launches, 1);
+  });
+});
+
+describe('the model @ollama uses: the picker\'s or the setting, whichever was chosen last', () => {
+  test('a new pick in VS Code\'s chat wins and is adopted as the setting; Select Model wins afterwards', () => {
+    const choice = new PickerChoice();
+    assert.deepEqual(choice.decide(undefined, 'tiny'), { model: 'tiny', adoptPicker: false }, 'another vendor\'s model: the setting');
+    assert.deepEqual(choice.decide('thinker', 'tiny'), { model: 'tiny', adoptPicker: false }, 'VS Code\'s default pick is not a choice');
+    assert.deepEqual(choice.decide('plain', 'tiny'), { model: 'plain', adoptPicker: true }, 'picked in the chat');
+    assert.deepEqual(choice.decide('plain', 'thinker'), { model: 'thinker', adoptPicker: false }, 'then Select Model');
+    assert.deepEqual(choice.decide('plain', ''), { model: 'plain', adoptPicker: true }, 'no setting at all');
   });
 });

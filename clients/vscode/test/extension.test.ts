@@ -2,7 +2,7 @@
  * The whole extension, activated under the `vscode` stub with a stand-in language client
  * that runs the real daemon against the fake Ollama: what a user does, end to end.
  */
-import { participants, settings, setWorkspaceFolder, user } from './support/vscodeStub'; // first: installs the stub
+import { modelProviders, participants, settings, setWorkspaceFolder, user } from './support/vscodeStub'; // first: installs the stub
 import './support/installFakeLanguageClient';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -109,6 +109,83 @@ describe('the extension with the real daemon', () => {
     assert.ok(stream.of('markdown').length >= 5);
     assert.match(stream.answer, /^(tok )+$/, 'only the streamed text, no error');
     await eventually(async () => ((await fake.chatRequests())[0]?.client_dropped ? true : undefined), 3000, 'Ollama to be dropped');
+  });
+
+  const provider = () => modelProviders.get('ollama-chatd');
+  const lmRequest = async (messages: unknown[], options: object, token = new CancellationTokenSource().token) => {
+    const parts: any[] = [];
+    const model = (await provider().provideLanguageModelChatInformation({ silent: true }, token)).find((m: any) => m.id.startsWith('tiny'));
+    await provider().provideLanguageModelChatResponse(model, messages, { toolMode: 1, ...options }, { report: (p: any) => parts.push(p) }, token);
+    return parts;
+  };
+  const userSays = (text: string) => ({ role: vscodeStub.LanguageModelChatMessageRole.User, content: [new vscodeStub.LanguageModelTextPart(text)], name: undefined });
+
+  test('Ollama\'s models are VS Code language models, the configured one first, without Copilot', async () => {
+    const models = await provider().provideLanguageModelChatInformation({ silent: true }, new CancellationTokenSource().token);
+    assert.match(models[0].id, /^tiny(:latest)?$/);
+    const byId = new Map<string, any>(models.map((m: any) => [m.id.replace(':latest', ''), m]));
+    assert.deepEqual([...byId.keys()].sort(), ['plain', 'thinker', 'tiny', 'vision']);
+    assert.deepEqual(
+      [byId.get('tiny').maxInputTokens, byId.get('tiny').capabilities, byId.get('tiny').family],
+      [8192, { toolCalling: true, imageInput: false }, 'llama'],
+    );
+    assert.deepEqual(byId.get('vision').capabilities, { toolCalling: false, imageInput: true });
+  });
+
+  test('a language-model request streams the reply through model/chat and hands tool calls back', async () => {
+    await fake.reset();
+    await fake.script([{ kind: 'text', tokens: ['Let me ', 'look.'], tool_calls: [{ function: { name: 'read_page', arguments: { url: 'x' } } }] }]);
+    const tools = [{ name: 'read_page', description: 'Read a page', inputSchema: { type: 'object', properties: { url: { type: 'string' } } } }];
+    const parts = await lmRequest([userSays('what is on x?')], { tools });
+
+    assert.deepEqual(parts.filter((p) => p instanceof vscodeStub.LanguageModelTextPart).map((p) => p.value).join(''), 'Let me look.');
+    const [call] = parts.filter((p) => p instanceof vscodeStub.LanguageModelToolCallPart);
+    assert.deepEqual([call.name, call.input], ['read_page', { url: 'x' }]);
+    const [request] = await fake.chatRequests();
+    assert.deepEqual(request.body.tools.map((t: any) => t.function.name), ['read_page'], 'VS Code\'s tools only, no workspace tools');
+
+    // VS Code runs the tool and calls again with its result.
+    await fake.reset();
+    await lmRequest(
+      [
+        userSays('what is on x?'),
+        { role: vscodeStub.LanguageModelChatMessageRole.Assistant, content: [new vscodeStub.LanguageModelToolCallPart(call.callId, 'read_page', { url: 'x' })], name: undefined },
+        { role: vscodeStub.LanguageModelChatMessageRole.User, content: [new vscodeStub.LanguageModelToolResultPart(call.callId, [new vscodeStub.LanguageModelTextPart('a llama')])], name: undefined },
+      ],
+      { tools },
+    );
+    const [again] = await fake.chatRequests();
+    assert.deepEqual(again.body.messages.map((m: any) => [m.role, m.content]), [['user', 'what is on x?'], ['assistant', ''], ['tool', 'a llama']]);
+    assert.equal(again.body.messages[2].tool_name, 'read_page');
+  });
+
+  test('cancelling a language-model request drops Ollama\'s stream', async () => {
+    await fake.reset();
+    await fake.script([{ kind: 'endless', token: 'tok ', delay: 0.005 }]);
+    const stop = new CancellationTokenSource();
+    const parts: any[] = [];
+    const model = { id: 'tiny:latest' };
+    await provider().provideLanguageModelChatResponse(model, [userSays('ramble')], { toolMode: 1 }, {
+      report: (p: any) => {
+        parts.push(p);
+        if (parts.length === 5) stop.cancel();
+      },
+    }, stop.token);
+    assert.ok(parts.length >= 5);
+    await eventually(async () => ((await fake.chatRequests())[0]?.client_dropped ? true : undefined), 3000, 'Ollama to be dropped');
+  });
+
+  test('@ollama answers with the model picked in VS Code\'s chat, which becomes the setting', async () => {
+    const ask = (picked: string) =>
+      participants.at(-1)!.handler({ prompt: 'hi', model: { vendor: 'ollama-chatd', id: picked } }, { history: [] }, new ChatStreamRecorder(), new CancellationTokenSource().token);
+    await fake.reset();
+    await ask('thinker:latest'); // VS Code's default pick: the setting still decides
+    assert.equal((await fake.chatRequests())[0].body.model, 'tiny');
+    await fake.reset();
+    await ask('plain:latest');
+    assert.equal((await fake.chatRequests())[0].body.model, 'plain:latest');
+    assert.equal(settings.get('ollamaChat.model'), 'plain:latest');
+    settings.set('ollamaChat.model', 'tiny');
   });
 
   test('Select Model lists the daemon\'s models and switches without a restart', async () => {

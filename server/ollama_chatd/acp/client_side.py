@@ -17,8 +17,8 @@ from acp import RequestError, schema
 
 from ollama_chatd import llm
 from ollama_chatd.acp import tool_calls
+from ollama_chatd.events import Decision
 from ollama_chatd.tools.edits import ProposedEdit, apply_to_disk, check_same_target
-from ollama_chatd.tools.runner import Decision
 from ollama_chatd.tools.workspace import ToolError, Workspace
 
 logger = logging.getLogger(__name__)

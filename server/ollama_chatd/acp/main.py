@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 
 from acp import run_agent
 
 from ollama_chatd.acp.agent import ChatAgent
 from ollama_chatd.acp.projects import Projects
+from ollama_chatd.app import build_backend
 from ollama_chatd.config import InitializationOptions, Settings
-from ollama_chatd.ollama.client import OllamaClient
 from ollama_chatd.store import default_state_dir
-
-logger = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,12 +23,8 @@ def run(args: argparse.Namespace) -> int:
         pass
     return 0
 
-
 async def _serve(settings: Settings, state_dir) -> None:
-    logger.info("Ollama at %s (from %s)", settings.host.url, settings.host.source)
-    backend = OllamaClient(
-        settings.host.url, headers=settings.headers, verify=settings.verify, stall_timeout=settings.stall_timeout
-    )
+    backend = build_backend(settings)
     agent = ChatAgent(Projects(backend, settings, state_dir), settings.default_model, settings.auto_approve)
     try:
         await run_agent(agent)

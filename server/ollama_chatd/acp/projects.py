@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ollama_chatd import llm
 from ollama_chatd.acp.session import Project
+from ollama_chatd.app import build_engine
 from ollama_chatd.config import Settings
 from ollama_chatd.engine.engine import ChatEngine, ToolRunner
 from ollama_chatd.store import ChatStore
@@ -29,14 +30,7 @@ class Projects:
         return project
 
     def _engine(self, store: ChatStore, tools: ToolRunner) -> ChatEngine:
-        return ChatEngine(
-            self.backend,
-            store,
-            default_model=self._settings.default_model,
-            tools=tools,
-            max_tool_rounds=self._settings.max_tool_rounds,
-            max_context=self._settings.max_context,
-        )
+        return build_engine(self._settings, self.backend, store, tools)
 
     async def close(self) -> None:
         for project in self._by_folder.values():

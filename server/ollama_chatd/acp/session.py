@@ -14,7 +14,7 @@ from ollama_chatd.acp import tool_calls
 from ollama_chatd.acp.client_side import FILE_TOOLS, ClientSide, client_reads
 from ollama_chatd.acp.outbox import UpdateOutbox
 from ollama_chatd.engine.engine import ChatEngine
-from ollama_chatd.engine.events import EventSink, TextDelta, ToolCallUpdate, TurnEvent
+from ollama_chatd.events import EventSink, TextDelta, ToolCallUpdate, TurnEvent
 from ollama_chatd.store import ChatStore
 from ollama_chatd.tools.registry import tool_specs
 from ollama_chatd.tools.runner import WorkspaceTools

@@ -7,7 +7,7 @@ from typing import Any
 from acp import schema
 from acp.helpers import start_tool_call, text_block, tool_content, tool_diff_content, update_tool_call
 
-from ollama_chatd.engine.events import ToolCallStatus
+from ollama_chatd.events import ToolCallStatus
 from ollama_chatd.tools.edits import ProposedEdit
 from ollama_chatd.tools.workspace import ToolError, Workspace
 

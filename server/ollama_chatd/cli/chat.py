@@ -13,10 +13,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ollama_chatd.cli.advice import in_cli_terms
 from ollama_chatd.cli.rpc_client import RpcError, StdioClient
+from ollama_chatd.cli.terminal import Stop, read_line
 from ollama_chatd.mcp.config import read_config_file
 
 EXIT_INTERRUPTED = 130
+EXIT_CLOSED_PIPE = 141
 REQUEST_CANCELLED = -32800
 
 
@@ -25,7 +28,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
 
 async def _chat(args: argparse.Namespace) -> int:
-    workspace = Path(args.workspace).resolve()
+    workspace = Path(args.workspace)  # an existing folder, resolved (checked by the parser)
     try:
         mcp_servers = read_config_file(args.mcp_config) if args.mcp_config else None
     except ValueError as error:
@@ -33,41 +36,54 @@ async def _chat(args: argparse.Namespace) -> int:
         return 2
     # Its own session: Ctrl-C in the terminal is ours to turn into a cancel, not the daemon's.
     client = await StdioClient.spawn(_serve_command(args), start_new_session=True)
-    view = JsonView() if args.json else TerminalView()
+    stop = Stop(client)
+    view = JsonView(stop) if args.json else TerminalView(stop)
     client.on_message = view.message
     client.on_notification("chat/token", view.token)
+    client.on_notification("chat/status", view.status)
     client.on_notification("chat/toolCall", view.tool_call)
-    client.on_request("chat/requestPermission", Permission(args.yes, view).decide)
+    client.on_request("chat/requestPermission", Permission(args.yes, view, stop).decide)
     try:
-        await client.request("initialize", _initialize_params(args, workspace, mcp_servers))
+        try:
+            await client.request("initialize", _initialize_params(args, workspace, mcp_servers))
+        except RpcError as error:
+            view.error(in_cli_terms(error.message, error.data))
+            return 1
         client.notify("initialized", {})
-        return await _ask(client, view, _start_params(args))
+        return await _ask(client, view, stop, _start_params(args))
     except ConnectionError as error:
         view.error(f"the daemon stopped unexpectedly: {error}")
         return 1
     finally:
         view.close()
-        await client.close()
+        await client.close(timeout=0.5 if stop.abandoned.done() else 5.0)
 
 
-async def _ask(client: StdioClient, view: TerminalView | JsonView, params: dict[str, Any]) -> int:
+async def _ask(client: StdioClient, view: TerminalView | JsonView, stop: Stop, params: dict[str, Any]) -> int:
     msg_id, reply = client.send_request("chat/start", params)
+    stop.watch(msg_id)
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, lambda: client.notify("$/cancelRequest", {"id": msg_id}))
+    loop.add_signal_handler(signal.SIGINT, stop.cancel)
     view.waiting(params.get("model"))
     try:
-        result = await reply
-    except RpcError as error:
-        if error.code == REQUEST_CANCELLED:
+        await asyncio.wait([reply, stop.abandoned], return_when=asyncio.FIRST_COMPLETED)
+        if not reply.done():  # a second Ctrl-C: the daemon is not answering the cancel
             view.interrupted()
             return EXIT_INTERRUPTED
-        view.error(error.message)
-        return 1
+        result = reply.result()
+    except RpcError as error:
+        if error.code != REQUEST_CANCELLED:
+            view.error(in_cli_terms(error.message, error.data))
+            return 1
+        if stop.output_closed:
+            return EXIT_CLOSED_PIPE
+        view.interrupted()
+        return EXIT_INTERRUPTED
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        loop.remove_signal_handler(signal.SIGINT)  # closing: Ctrl-C ends the program (main exits 130)
         client.on_message = None  # the conversation is over; shutdown is not news
     view.finished(result)
-    return 0
+    return EXIT_CLOSED_PIPE if stop.output_closed else 0
 
 
 def _serve_command(args: argparse.Namespace) -> list[str]:
@@ -123,9 +139,12 @@ def _target(arguments: dict[str, Any]) -> str:
 class Permission:
     """Answers `chat/requestPermission` on the terminal (or with --yes)."""
 
-    def __init__(self, allow_all: bool, view: TerminalView | JsonView):
+    ANSWERS = {"y": "allow", "yes": "allow", "a": "allow_always", "always": "allow_always"}
+
+    def __init__(self, allow_all: bool, view: TerminalView | JsonView, stop: Stop):
         self._allow_all = allow_all
         self._view = view
+        self._stop = stop
 
     async def decide(self, params: dict[str, Any]) -> dict[str, str]:
         if self._allow_all:
@@ -135,9 +154,11 @@ class Permission:
             return {"decision": "deny"}
         # An MCP tool's call changes no file: what it will do is in its arguments.
         self._view.show_change(params["title"], params["diff"] or json.dumps(params["arguments"], indent=2))
-        answer = await asyncio.to_thread(input, "Allow? [y]es / [a]lways / [N]o: ")
-        decision = {"y": "allow", "yes": "allow", "a": "allow_always", "always": "allow_always"}
-        return {"decision": decision.get(answer.strip().lower(), "deny")}
+        answer = await read_line("Allow? [y]es / [a]lways / [N]o: ")
+        if answer is None:  # Ctrl-D: as Ctrl-C, the question ends here
+            self._stop.cancel()
+            return {"decision": "deny"}
+        return {"decision": self.ANSWERS.get(answer.strip().lower(), "deny")}
 
 
 class TerminalView:
@@ -145,10 +166,13 @@ class TerminalView:
 
     SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
-    def __init__(self) -> None:
+    def __init__(self, stop: Stop) -> None:
+        self._stop = stop
         self._started = time.monotonic()
         self._fancy = sys.stderr.isatty()
         self._spinner: asyncio.Task[None] | None = None
+        self._waiting_for = "waiting for the model"
+        self._asked_ollama = False
         self._last_kind = "content"
         self._wrote_content = False
 
@@ -156,15 +180,30 @@ class TerminalView:
         pass
 
     def waiting(self, model: str | None) -> None:
-        if self._fancy:
+        self._started = time.monotonic()
+        self._asked_ollama = False
+        self._start_spinner()
+
+    def _start_spinner(self) -> None:
+        if self._fancy and self._spinner is None:
             self._spinner = asyncio.create_task(self._spin())
 
     async def _spin(self) -> None:
         while True:
             frame = self.SPINNER[int(time.monotonic() * 10) % len(self.SPINNER)]
-            sys.stderr.write(f"\r{frame} waiting for the model…")
+            sys.stderr.write(f"\r\x1b[K{frame} {self._waiting_for}…")
             sys.stderr.flush()
             await asyncio.sleep(0.1)
+
+    def status(self, params: dict[str, Any]) -> None:
+        state, message = params.get("state"), params.get("message") or str(params.get("state"))
+        if state == "waiting":
+            self._waiting_for = message
+            if not self._asked_ollama:  # the footer times Ollama's answer, not the daemon's start
+                self._started, self._asked_ollama = time.monotonic(), True
+        elif state != "streaming":  # retrying, truncated, no_tools, and states yet unknown
+            self._end_line()
+            self._note(message)
 
     def _stop_spinner(self) -> None:
         if self._spinner is not None:
@@ -181,8 +220,7 @@ class TerminalView:
         else:
             if self._last_kind == "thinking":
                 sys.stderr.write("\n")
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            self._out(text)
             self._wrote_content = True
         self._last_kind = params["kind"]
 
@@ -224,9 +262,17 @@ class TerminalView:
     def _end_line(self) -> None:
         self._stop_spinner()
         if self._wrote_content:
-            sys.stdout.write("\n")
-            sys.stdout.flush()
+            self._out("\n")
             self._wrote_content = False
+
+    def _out(self, text: str) -> None:
+        if self._stop.output_closed:
+            return
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self._stop.close_output()
 
     def _note(self, text: str) -> None:
         sys.stderr.write(f"\x1b[2m— {text}\x1b[0m\n" if self._fancy else f"— {text}\n")
@@ -235,11 +281,22 @@ class TerminalView:
 class JsonView:
     """`--json`: every message received, one JSON document per line, for scripts."""
 
+    def __init__(self, stop: Stop) -> None:
+        self._stop = stop
+
     def message(self, message: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(message, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        if self._stop.output_closed:
+            return
+        try:
+            sys.stdout.write(json.dumps(message, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self._stop.close_output()
 
     def token(self, params: dict[str, Any]) -> None:
+        pass
+
+    def status(self, params: dict[str, Any]) -> None:
         pass
 
     def tool_call(self, params: dict[str, Any]) -> None:

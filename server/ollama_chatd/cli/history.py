@@ -9,15 +9,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ollama_chatd.store import ChatStore, StoredChat, default_state_dir, iso8601
+from ollama_chatd.store import ChatStore, StoredChat, StoreReadError, default_state_dir, iso8601
 
 
 def run_history(args: argparse.Namespace) -> int:
-    return asyncio.run(_history(args))
+    return _reporting_read_errors(_history(args))
 
 
 def run_export(args: argparse.Namespace) -> int:
-    return asyncio.run(_export(args))
+    return _reporting_read_errors(_export(args))
+
+
+def _reporting_read_errors(command) -> int:
+    try:
+        return asyncio.run(command)
+    except StoreReadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 def _open(args: argparse.Namespace) -> ChatStore:
@@ -30,7 +38,7 @@ async def _history(args: argparse.Namespace) -> int:
         if args.chat_id is None:
             chats = await store.list_chats(limit=args.limit)
             for chat in chats:
-                print(f"{chat.chat_id}\t{iso8601(chat.updated_at)}\t{chat.turns} turns\t{chat.model or '?'}\t{chat.title or ''}")
+                print(f"{chat.chat_id}\t{iso8601(chat.updated_at)}\t{_turns(chat.turns)}\t{chat.model or '?'}\t{chat.title or ''}")
             if not chats:
                 print("no stored chats for this workspace", file=sys.stderr)
             return 0
@@ -50,14 +58,19 @@ async def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _turns(count: int) -> str:
+    return f"{count} turn" if count == 1 else f"{count} turns"
+
+
 def _no_such_chat(chat_id: str) -> int:
     print(f"error: no chat '{chat_id}' in this workspace (`ollama-chatd history` lists them)", file=sys.stderr)
     return 1
 
 
 def to_markdown(chat: StoredChat) -> str:
+    turns = sum(stored.message.role == "user" for stored in chat.messages)
     lines = [f"# {chat.title or chat.chat_id}", "", f"Chat `{chat.chat_id}` with {chat.model or 'an unknown model'}, "
-             f"started {iso8601(chat.created_at)}.", ""]
+             f"started {iso8601(chat.created_at)}, {_turns(turns)}.", ""]
     for stored in chat.messages:
         message = stored.message
         note = "" if stored.status == "complete" else f" ({'interrupted' if stored.status == 'streaming' else stored.status})"

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import contextlib
 import sys
 
-from ollama_chatd import __version__, llm
+from ollama_chatd import __version__, backends, llm
+from ollama_chatd.app import build_backend
+from ollama_chatd.cli.advice import START_OLLAMA
 from ollama_chatd.config import MODEL_ENV, InitializationOptions, Settings
-from ollama_chatd.ollama.client import OllamaClient
 
 
 def run_models(args: argparse.Namespace) -> int:
@@ -22,17 +23,20 @@ def run_doctor(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.resolve(InitializationOptions(ollama_host=args.host, model=args.model))
+    return Settings.resolve(InitializationOptions(ollama_host=args.host, model=getattr(args, "model", None)))
 
 
-def _client(settings: Settings) -> OllamaClient:
-    return OllamaClient(settings.host.url, headers=settings.headers, verify=settings.verify)
+def _client(settings: Settings) -> contextlib.aclosing[llm.ChatBackend]:
+    return contextlib.aclosing(build_backend(settings))
 
 
 async def _models(settings: Settings) -> int:
     async with _client(settings) as client:
         try:
             models = await client.installed_models()
+        except llm.BackendUnreachable as error:
+            print(f"error: {error}; {START_OLLAMA}", file=sys.stderr)
+            return 1
         except llm.BackendError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
@@ -62,12 +66,13 @@ def _gigabytes(size: int | None) -> str:
 async def _doctor(settings: Settings) -> int:
     report = _Report()
     report.line(True, f"ollama-chatd {__version__}, Python {sys.version.split()[0]}")
-    report.line(True, f"Ollama address: {settings.host.url} (from {_source(settings.host.source)})")
+    where = backends.address(settings)
+    report.line(True, f"Ollama address: {where.url} (from {_source(where.source)})")
     async with _client(settings) as client:
         try:
             version = await client.version()
         except llm.BackendError as error:
-            report.line(False, f"Ollama is not reachable: {error}", "start it with `ollama serve`, or set OLLAMA_HOST")
+            report.line(False, f"Ollama is not reachable: {error}", START_OLLAMA)
             return report.verdict()
         report.line(True, f"Ollama {version} is reachable")
         try:
@@ -110,11 +115,10 @@ def _source(source: str) -> str:
 
 
 class _Report:
-    """One line per check: ✓ fine, ! worth knowing, ✗ a problem; then a verdict."""
+    """One line per check: ok, note (worth knowing) or FAIL (a problem); then a verdict."""
 
     def __init__(self) -> None:
         self._problems: list[str] = []
-        self._fancy = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
     def line(self, ok: bool | None, text: str, fix: str = "") -> None:
         mark = {True: "ok", None: "note", False: "FAIL"}[ok]

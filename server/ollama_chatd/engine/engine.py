@@ -18,7 +18,6 @@ import attrs
 from ollama_chatd import llm
 from ollama_chatd.engine.context import context_size
 from ollama_chatd.engine.conversation import Conversation, Conversations, Journal
-from ollama_chatd.engine.events import EventSink
 from ollama_chatd.engine.models import ModelCatalog
 from ollama_chatd.engine.turn import (
     BUSY_RETRY_DELAYS,
@@ -29,6 +28,7 @@ from ollama_chatd.engine.turn import (
     TurnResult,
     TurnSettings,
 )
+from ollama_chatd.events import EventSink
 
 __all__ = [
     "ChatBusy",

@@ -11,17 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 
 from ollama_chatd import llm
 from ollama_chatd.engine.context import context_size
-from ollama_chatd.engine.events import EventSink, TextDelta
 from ollama_chatd.engine.models import ModelCatalog
 from ollama_chatd.engine.turn import TurnFailed
-
-CallStopReason = Literal["end_turn", "max_tokens", "tool_calls", "cancelled"]
+from ollama_chatd.events import CallStopReason, EventSink, TextDelta
 
 
 class CallBusy(Exception):

@@ -7,19 +7,18 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import attrs
 
 from ollama_chatd import llm
 from ollama_chatd.engine.context import answer_reserve, estimate_tokens, fit_window
 from ollama_chatd.engine.conversation import Conversation, Journal
-from ollama_chatd.engine.events import EventSink, StatusChange, TextDelta
 from ollama_chatd.engine.tool_budget import MAX_CALLS_PER_REPLY, ToolBudget
+from ollama_chatd.events import EventSink, StatusChange, StopReason, TextDelta
 
 logger = logging.getLogger(__name__)
 
-StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
 BUSY_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each retry of a 429 or 503 (server busy)
 LONGEST_RETRY_AFTER_S = 30.0  # a server asking for a longer wait gets its error shown instead
 CHECKPOINT_SECONDS = 1.0

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from ollama_chatd import llm
-from ollama_chatd.engine.events import EventSink
 from ollama_chatd.engine.turn import ToolRunner
+from ollama_chatd.events import Decision, EventSink
 from ollama_chatd.mcp.connection import CallFailed, ServerUnavailable
 from ollama_chatd.mcp.host import McpHost, OfferedTool
-from ollama_chatd.tools.runner import PREVIEW_CHARS, CallReporter, Decision
+from ollama_chatd.tools.runner import PREVIEW_CHARS, CallReporter
 from ollama_chatd.tools.workspace import ToolError
 
 DEFAULT_CALL_TIMEOUT = 120.0

@@ -22,7 +22,10 @@ def resolve_base_url(option: str | None, environ: Mapping[str, str]) -> HostChoi
     candidates = ((option, "initializationOptions.baseUrl"), (environ.get(BASE_URL_ENV), BASE_URL_ENV))
     for value, source in candidates:
         if value and value.strip():
-            return HostChoice(_checked(value.strip(), source), source)  # type: ignore[arg-type]
+            try:
+                return HostChoice(checked_base_url(value), source)  # type: ignore[arg-type]
+            except ValueError as error:
+                raise ValueError(f"{source}: {error}") from None
     return HostChoice(DEFAULT_BASE_URL, "default")
 
 
@@ -41,11 +44,10 @@ def api_key(variable: str | None, environ: Mapping[str, str]) -> str:
     return environ.get(API_KEY_ENV, "").strip()
 
 
-def _checked(url: str, source: str) -> str:
+def checked_base_url(url: str) -> str:
+    """`url` without surrounding spaces and trailing slash; ValueError if it is not http(s)."""
+    url = url.strip()
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"{source}: {url!r} is not an http:// or https:// URL; give the server's API base, "
-            f"e.g. {DEFAULT_BASE_URL}"
-        )
+        raise ValueError(f"{url!r} is not an http:// or https:// URL; give the server's API base, e.g. {DEFAULT_BASE_URL}")
     return url.rstrip("/")

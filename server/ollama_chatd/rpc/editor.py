@@ -7,40 +7,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcMethodNotFound
 from pygls.uris import to_fs_path
-from pygls.workspace import TextDocument
 
 from ollama_chatd import llm
+from ollama_chatd.events import Decision
 from ollama_chatd.rpc import messages
+from ollama_chatd.rpc.peer import Editor
 from ollama_chatd.tools.edits import ProposedEdit, apply_to_disk
-from ollama_chatd.tools.runner import Decision
 from ollama_chatd.tools.workspace import Folder, ToolError, Workspace
-
-if TYPE_CHECKING:
-    from ollama_chatd.rpc.server import ChatServer
 
 logger = logging.getLogger(__name__)
 
 
-def editor_workspace(server: ChatServer) -> Workspace:
+def editor_workspace(editor: Editor) -> Workspace:
     """The folders the editor opened (else its root, else our working directory),
     seen through its open buffers. Taken once per session: a folder the editor adds
     later does not widen what the model may touch."""
-    return Workspace(_folders(server), open_document=lambda path: _open_buffer(server, path))
+    return Workspace(_folders(editor), open_document=editor.open_buffer)
 
 
-def _folders(server: ChatServer) -> list[Folder]:
-    try:
-        workspace = server.workspace
-    except RuntimeError:  # no `initialize`: a script using the defaults
-        workspace = None
+def _folders(editor: Editor) -> list[Folder]:
+    workspace = editor.workspace
     folders = []
     if workspace is not None:
         for folder in workspace.folders.values():
@@ -62,26 +53,17 @@ def _local_path(uri: str) -> Path | None:
     return Path(fs_path).resolve()
 
 
-def _open_buffer(server: ChatServer, path: Path) -> str | None:
-    """The unsaved text of `path` when it is open in the editor."""
-    try:
-        documents = server.workspace.text_documents
-    except RuntimeError:  # no `initialize`, so no editor buffers
-        return None
-    document = documents.get(unquote(path.as_uri()))
-    return None if document is None else document.source
-
-
 class ClientApprover:
     """Asks the editor's user with `chat/requestPermission`."""
 
-    def __init__(self, server: ChatServer):
-        self._server = server
+    def __init__(self, editor: Editor):
+        self._editor = editor
         self._client_cannot_ask = False
 
     async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
         verb = "Create" if edit.old_text is None else "Edit"
-        return await self._ask(chat_id, call_id, call, f"{verb} {edit.display_path}", edit.diff)
+        diff = await asyncio.to_thread(lambda: edit.diff)  # up to 10 MiB each side: not on the loop
+        return await self._ask(chat_id, call_id, call, f"{verb} {edit.display_path}", diff)
 
     async def ask_to_run(self, chat_id: str, call_id: str, call: llm.ToolCall, title: str) -> Decision:
         """For a call that changes no file (an MCP tool): the arguments say what it does."""
@@ -94,7 +76,7 @@ class ClientApprover:
             chat_id=chat_id, call_id=call_id, name=call.name, arguments=call.arguments, title=title, diff=diff
         )
         try:
-            response = await _request(self._server, messages.CHAT_REQUEST_PERMISSION, params)
+            response = await self._editor.request(messages.CHAT_REQUEST_PERMISSION, params)
         except JsonRpcMethodNotFound:
             self._client_cannot_ask = True
             raise _cannot_ask() from None
@@ -114,18 +96,18 @@ def _cannot_ask() -> ToolError:
 class EditorApplier:
     """Applies allowed changes through the editor when it can, else on disk."""
 
-    def __init__(self, server: ChatServer, workspace: Workspace):
-        self._server = server
+    def __init__(self, editor: Editor, workspace: Workspace):
+        self._editor = editor
         self._workspace = workspace
 
     async def apply(self, edit: ProposedEdit) -> None:
-        if not self._editor_applies_edits():
+        if not self._editor.applies_edits():
             await asyncio.to_thread(apply_to_disk, self._workspace, edit)
             return
         on_disk = await asyncio.to_thread(_text_now, self._workspace, edit.path)
         # From here to the send, no await: no didChange can slip in between the check
         # that the text is still the one the diff was computed on and its version.
-        document = self._document(edit)
+        document = self._editor.open_document(edit.path)
         if (on_disk if document is None else document.source) != edit.old_text:
             raise ToolError(
                 f"{edit.display_path} changed after the change was proposed (typed in the editor "
@@ -136,37 +118,22 @@ class EditorApplier:
         params = lsp.ApplyWorkspaceEditParams(
             edit=self._workspace_edit(edit, version), label=f"ollama: {edit.display_path}"
         )
-        result = await _request(self._server, lsp.WORKSPACE_APPLY_EDIT, params)
+        result = await self._editor.request(lsp.WORKSPACE_APPLY_EDIT, params)
         if not result.applied:
             reason = result.failure_reason or "no reason given"
             raise ToolError(f"the editor did not apply the change to {edit.display_path}: {reason}")
-
-    def _editor_applies_edits(self) -> bool:
-        try:
-            capabilities = self._server.client_capabilities.workspace
-        except AttributeError:  # no `initialize`
-            return False
-        return capabilities is not None and bool(capabilities.apply_edit)
-
-    def _document(self, edit: ProposedEdit) -> TextDocument | None:
-        """The editor's open buffer of the edited file, if any."""
-        return self._server.workspace.text_documents.get(unquote(edit.path.as_uri()))
 
     def _workspace_edit(self, edit: ProposedEdit, version: int | None) -> lsp.WorkspaceEdit:
         """The edit, for the document `version` its ranges belong to (None: not open)."""
         uri = edit.path.as_uri()
         change = lsp.TextDocumentEdit(
             text_document=lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
-            edits=[text_edit(edit.old_text or "", edit.new_text, self._position_encoding())],
+            edits=[text_edit(edit.old_text or "", edit.new_text, self._editor.position_encoding())],
         )
         if edit.old_text is not None:
             return lsp.WorkspaceEdit(document_changes=[change])
         create = lsp.CreateFile(uri=uri, options=lsp.CreateFileOptions(overwrite=False, ignore_if_exists=True))
         return lsp.WorkspaceEdit(document_changes=[create, change])
-
-    def _position_encoding(self) -> str:
-        capabilities = self._server.server_capabilities
-        return capabilities.position_encoding or lsp.PositionEncodingKind.Utf16
 
 
 def _text_now(workspace: Workspace, path: Path) -> str | None:
@@ -200,20 +167,3 @@ def _position(text: str, offset: int, encoding: str) -> lsp.Position:
     else:
         column = len(before.encode("utf-16-le")) // 2
     return lsp.Position(line=line, character=column)
-
-
-async def _request(server: ChatServer, method: str, params: object):
-    """A server-to-client request that, if our turn is cancelled, is cancelled too.
-
-    pygls 2.1 raises InvalidStateError when a reply arrives for a request whose
-    awaiting task was cancelled (pygls#621), so we forget the request first.
-    """
-    msg_id = str(uuid.uuid4())
-    future = server.protocol.send_request(method, params, msg_id=msg_id)
-    try:
-        return await asyncio.wrap_future(future)
-    except asyncio.CancelledError:
-        server.protocol._request_futures.pop(msg_id, None)
-        server.protocol._result_types.pop(msg_id, None)
-        server.protocol.notify(lsp.CANCEL_REQUEST, lsp.CancelParams(id=msg_id))
-        raise

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import attrs
 import cattrs
 
-from ollama_chatd import __version__
+from ollama_chatd import __version__, backends
 from ollama_chatd.config import Settings, parse_initialization_options
 from ollama_chatd.structuring import (
     FieldError,
@@ -89,7 +89,7 @@ def answerable_at_once(params: InitializeParams) -> bool:
     """
     try:
         options = parse_initialization_options(params.initialization_options)
-        Settings.resolve(options)
+        backends.address(Settings.resolve(options))
     except ValueError:
         return False
     return options.ca_bundle is None

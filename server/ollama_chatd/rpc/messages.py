@@ -11,15 +11,13 @@ from typing import Any, Literal
 
 import attrs
 
-# The wire carries the engine's states as they are; protocol/schemas pins them
+# The wire carries the engine's values as they are; protocol/schemas pins them
 # (the end-to-end tests validate every message the daemon sends).
-from ollama_chatd.engine.events import StatusState, ToolCallStatus
+from ollama_chatd.events import Decision, StatusState, StopReason, ToolCallStatus
+from ollama_chatd.llm import ThinkLevel as ThinkParam
 from ollama_chatd.structuring import FieldError
 
 MsgId = int | str
-StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
-ThinkParam = bool | Literal["low", "medium", "high"]
-Decision = Literal["allow", "allow_always", "deny"]
 
 CHAT_START = "chat/start"
 CHAT_CANCEL = "chat/cancel"

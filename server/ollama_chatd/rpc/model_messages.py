@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import attrs
 
+from ollama_chatd.events import CallStopReason
+from ollama_chatd.llm import Role
 from ollama_chatd.rpc.messages import HistoryToolCall, MsgId, ThinkParam, non_empty
 from ollama_chatd.structuring import FieldError
 
@@ -17,8 +19,6 @@ MODEL_CHAT = "model/chat"
 MODEL_TOKEN = "model/token"
 MODEL_CANCEL = "model/cancel"
 
-Role = Literal["system", "user", "assistant", "tool"]
-CallStopReason = Literal["end_turn", "max_tokens", "tool_calls", "cancelled"]
 
 
 def _request_id(instance: Any, attribute: attrs.Attribute, value: str) -> None:

@@ -21,6 +21,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.protocol import LanguageServerProtocol, default_converter
 from pygls.protocol.language_server import lsp_method
 
+from ollama_chatd import llm
 from ollama_chatd.rpc import initialize, messages, model_messages
 from ollama_chatd.rpc.errors import invalid_params
 from ollama_chatd.structuring import (
@@ -81,9 +82,13 @@ def _structure_id(value: Any, _: type) -> messages.MsgId:
 
 
 def _structure_think(value: Any, _: type) -> messages.ThinkParam | None:
-    if value is None or isinstance(value, bool) or value in ("low", "medium", "high"):
+    if value is None or isinstance(value, bool) or value in _THINK_EFFORTS:
         return value
-    raise FieldError("think", f'must be true, false, "low", "medium" or "high", got {value!r}')
+    *others, last = (f'"{effort}"' for effort in _THINK_EFFORTS)
+    raise FieldError("think", f"must be true, false, {', '.join(others)} or {last}, got {value!r}")
+
+
+_THINK_EFFORTS = typing.get_args(llm.ThinkEffort)
 
 
 class ChatProtocol(LanguageServerProtocol):

@@ -1,4 +1,4 @@
-"""One editor session: settings, the Ollama client and the engine, spoken to in
+"""One editor session: the engine and the store of its workspace, spoken to in
 wire types. Turns engine events into notifications and engine failures into
 JSON-RPC errors.
 """
@@ -10,76 +10,29 @@ import logging
 from typing import TYPE_CHECKING
 
 import attrs
-from lsprotocol import types as lsp
 
 from ollama_chatd import llm
-from ollama_chatd.config import InitializationOptions, OptionError, Settings
-from ollama_chatd.engine.engine import ChatEngine, TurnRequest, TurnResult
-from ollama_chatd.engine.events import StatusChange, TextDelta, ToolCallUpdate, TurnEvent
-from ollama_chatd.engine.model_call import ModelCalls
-from ollama_chatd.engine.turn import ToolRunner
-from ollama_chatd.mcp.host import McpHost
-from ollama_chatd.mcp.runner import CombinedTools, McpTools
-from ollama_chatd.ollama.client import OllamaClient
+from ollama_chatd.engine.engine import TurnRequest, TurnResult
+from ollama_chatd.events import StatusChange, TextDelta, ToolCallUpdate, TurnEvent
 from ollama_chatd.rpc import chats, messages, model_call, model_messages
-from ollama_chatd.rpc.editor import ClientApprover, EditorApplier, editor_workspace
 from ollama_chatd.rpc.errors import in_contract_terms, invalid_params
 from ollama_chatd.rpc.outbox import TokenStream
-from ollama_chatd.store import ChatStore
-from ollama_chatd.tools.runner import WorkspaceTools
+from ollama_chatd.rpc.peer import Editor
 
 if TYPE_CHECKING:
-    from ollama_chatd.rpc.server import ChatServer
+    from ollama_chatd.app import Parts
 
 logger = logging.getLogger(__name__)
 
 
 class Session:
-    def __init__(self, server: ChatServer, options: InitializationOptions):
-        self._server = server
-        self.settings = Settings.resolve(options)
-        logger.info("Ollama at %s (from %s)", self.settings.host.url, self.settings.host.source)
-        self.workspace = editor_workspace(server)
-        self.store = ChatStore.open(
-            server.store_location(self.settings.state_dir),
-            str(self.workspace.folders[0].path),
-            on_degraded=lambda problem: tell_user(server, problem),
-        )
-        try:
-            self.backend = OllamaClient(
-                self.settings.host.url,
-                headers=self.settings.headers,
-                verify=self.settings.verify,
-                stall_timeout=self.settings.stall_timeout,
-            )
-        except OSError as error:  # an unreadable or invalid caBundle
-            raise OptionError("caBundle", f"`caBundle` cannot be used: {error}") from None
-        approver = ClientApprover(server)
-        tools: ToolRunner = WorkspaceTools(
-            self.workspace,
-            approver,
-            EditorApplier(server, self.workspace),
-            auto_approve=self.settings.auto_approve,
-        )
-        self.mcp: McpHost | None = None
-        if self.settings.mcp_servers:
-            self.mcp = McpHost(
-                self.settings.mcp_servers,
-                cwd=self.workspace.folders[0].path,
-                on_problem=lambda problem: tell_user(server, problem),
-            )
-            self.mcp.start()
-            mcp_tools = McpTools(self.mcp, approver, self.settings.auto_approve, self.settings.mcp_call_timeout)
-            tools = CombinedTools(tools, mcp_tools)
-        self.engine = ChatEngine(
-            self.backend,
-            self.store,
-            default_model=self.settings.default_model,
-            tools=tools,
-            max_tool_rounds=self.settings.max_tool_rounds,
-            max_context=self.settings.max_context,
-        )
-        self.model_calls = ModelCalls(self.backend, self.engine.models, max_context=self.settings.max_context)
+    def __init__(self, editor: Editor, parts: Parts):
+        self._editor = editor
+        self._parts = parts
+        self.engine = parts.engine
+        self.store = parts.store
+        self.model_calls = parts.model_calls
+        self.mcp = parts.mcp
 
     @in_contract_terms
     async def start_chat(self, params: messages.ChatStartParams) -> messages.ChatStartResult:
@@ -94,7 +47,7 @@ class Session:
             options=params.options,
             images=tuple(params.images or ()),
         )
-        result = await self.engine.run_turn(request, _Notifier(self._server, TokenStream(params.chat_id), params.chat_id))
+        result = await self.engine.run_turn(request, _Notifier(self._editor, TokenStream(params.chat_id), params.chat_id))
         return _to_wire(result)
 
     @in_contract_terms
@@ -117,7 +70,7 @@ class Session:
     @in_contract_terms
     async def call_model(self, params: model_messages.ModelChatParams) -> model_messages.ModelChatResult:
         tokens = TokenStream(params.request_id, model_messages.MODEL_TOKEN, "requestId")
-        result = await self.model_calls.run(model_call.call_request(params), _Notifier(self._server, tokens))
+        result = await self.model_calls.run(model_call.call_request(params), _Notifier(self._editor, tokens))
         return model_call.call_result(result)
 
     async def cancel_model_call(self, request_id: str) -> bool:
@@ -162,43 +115,37 @@ class Session:
         return messages.McpResult(servers=[messages.McpServerEntry(**attrs.asdict(status)) for status in statuses])
 
     async def close(self) -> None:
-        if self.mcp is not None:
-            await self.mcp.close()
-        await self.backend.aclose()
-        await self.store.close()
+        await self._parts.aclose()
 
 
 class _Notifier:
     """The engine's event sink for one turn or model call: events become notifications."""
 
-    def __init__(self, server: ChatServer, tokens: TokenStream, chat_id: str = ""):
-        self._server = server
+    def __init__(self, editor: Editor, tokens: TokenStream, chat_id: str = ""):
+        self._editor = editor
         self._chat_id = chat_id  # a model call has none: it reports text only
         self._tokens = tokens
         self._state: str | None = None
 
     @property
     def congested(self) -> bool:
-        assert self._server.outbox is not None
-        return self._server.outbox.congested
+        return self._editor.tokens.congested
 
     async def until_drained(self) -> None:
-        assert self._server.outbox is not None
-        await self._server.outbox.until_drained()
+        await self._editor.tokens.until_drained()
 
     def __call__(self, event: TurnEvent) -> None:
         if isinstance(event, TextDelta):
-            assert self._server.outbox is not None
-            self._server.outbox.send_token(self._tokens, event.kind, event.text)
+            self._editor.tokens.send_token(self._tokens, event.kind, event.text)
         elif isinstance(event, StatusChange):
             if event.state != self._state:  # the client hears of changes, not repeats
                 self._state = event.state
-                self._server.protocol.notify(
+                self._editor.notify(
                     messages.CHAT_STATUS,
                     messages.StatusParams(chat_id=self._chat_id, state=event.state, message=event.message),
                 )
         elif isinstance(event, ToolCallUpdate):
-            self._server.protocol.notify(
+            self._editor.notify(
                 messages.CHAT_TOOL_CALL,
                 messages.ToolCallParams(
                     chat_id=self._chat_id,
@@ -216,12 +163,6 @@ def _unknown_chat(method: str, chat_id: str) -> Exception:
     return invalid_params(
         f"{method}: there is no chat '{chat_id}' in this workspace (chat/list shows them)", "chatId"
     )
-
-
-def tell_user(server: ChatServer, text: str) -> None:
-    """Something the user should know that is not part of any chat."""
-    logger.warning("%s", text)
-    server.window_show_message(lsp.ShowMessageParams(type=lsp.MessageType.Warning, message=f"ollama-chatd: {text}"))
 
 
 def _to_wire(result: TurnResult) -> messages.ChatStartResult:

@@ -20,7 +20,7 @@ from ollama_chatd.rpc.dispatch import Dispatcher
 from ollama_chatd.rpc.framing import BadFrame
 from ollama_chatd.rpc.outbox import Outbox
 from ollama_chatd.rpc.reader import open_reader, read_frames
-from ollama_chatd.rpc.server import ChatServer, create_server
+from ollama_chatd.rpc.server import ChatServer, OpenWorkspace, create_server
 from ollama_chatd.rpc.startup import Opening
 
 logger = logging.getLogger(__name__)
@@ -30,11 +30,14 @@ FAIR_SHARE_S = 0.0005  # longest the reader keeps the event loop to itself
 STDIN = 0
 
 
-def serve(opening: Opening, max_message_bytes: int, options: ServeOptions) -> int:
-    """Run the daemon on this process's stdio; return the process exit code."""
+def serve(opening: Opening, max_message_bytes: int, options: ServeOptions, open_workspace: OpenWorkspace) -> int:
+    """Run the daemon on this process's stdio; return the process exit code.
+
+    `open_workspace` builds a session's parts (the composition root's `app.open_workspace`).
+    """
     blocking = {fd: os.get_blocking(fd) for fd in (STDIN, opening.stdout_fd)}
     try:
-        return asyncio.run(_serve(create_server(options), opening, max_message_bytes, options.client_process_id))
+        return asyncio.run(_serve(create_server(options, open_workspace), opening, max_message_bytes, options.client_process_id))
     finally:
         for fd, was_blocking in blocking.items():
             with contextlib.suppress(OSError):
@@ -47,7 +50,7 @@ async def _serve(server: ChatServer, opening: Opening, max_message_bytes: int, c
         loop.add_signal_handler(sig, server.stop_requested.set)
     if client_pid is not None:
         watch_parent(client_pid, server.stop_requested.set)
-    outbox = server.outbox = await Outbox.connect(opening.stdout_fd)
+    outbox = server.editor.outbox = await Outbox.connect(opening.stdout_fd)
     server.protocol.set_writer(outbox)
     if opening.answered_id is not None:
         server.protocol.answered_early(opening.answered_id)

@@ -45,6 +45,8 @@ SEARCH_TIME_BUDGET = 10.0  # seconds for the whole search
 SEARCH_LINE_CHARS = 300
 FIND_MAX_RESULTS = 500
 EDIT_SIMILAR_LINES = 8
+EDIT_SIMILAR_CHARS = 200  # of each line compared for "the most similar text": bounds the time
+EDIT_MAX_OCCURRENCES = 1000
 
 
 # -- read_file ---------------------------------------------------------------
@@ -453,22 +455,33 @@ def _text_to_edit(ws: Workspace, path: Path, shown: str) -> str:
 
 
 def _occurrences(text: str, needle: str) -> list[int]:
-    """Start offsets of every occurrence, overlapping ones included (they are ambiguous too)."""
+    """Start offsets of the occurrences, overlapping ones included (they are ambiguous
+    too); at most EDIT_MAX_OCCURRENCES, which is plenty to say it is not unique."""
     starts = []
     index = text.find(needle)
-    while index != -1:
+    while index != -1 and len(starts) < EDIT_MAX_OCCURRENCES:
         starts.append(index)
         index = text.find(needle, index + 1)
     return starts
 
 
 def _ambiguous_message(text: str, starts: list[int], shown: str) -> str:
-    lines = sorted({text.count("\n", 0, start) + 1 for start in starts})
+    lines = sorted(set(_line_numbers(text, starts)))
     listed = ", ".join(map(str, lines[:20])) + (", ..." if len(lines) > 20 else "")
+    count = f"at least {len(starts)}" if len(starts) == EDIT_MAX_OCCURRENCES else str(len(starts))
     return (
-        f"old_text occurs {len(starts)} times in {shown} (at lines {listed}); it must match "
+        f"old_text occurs {count} times in {shown} (at lines {listed}); it must match "
         f"exactly once. Include more surrounding lines in old_text (and new_text) to make it unique"
     )
+
+
+def _line_numbers(text: str, starts: list[int]) -> Iterator[int]:
+    """The line of each offset (in increasing order), counting each newline once."""
+    line, counted_to = 1, 0
+    for start in starts:
+        line += text.count("\n", counted_to, start)
+        counted_to = start
+        yield line
 
 
 _LINE_NUMBER_PREFIX = re.compile(r"^\s*\d+\t", re.MULTILINE)
@@ -500,12 +513,12 @@ def _no_match_message(text: str, old: str, shown: str) -> str:
 
 
 def _match_ignoring_whitespace(file_lines: list[str], old_lines: list[str]) -> int | None:
-    wanted = [_squash(line) for line in old_lines]
-    squashed = [_squash(line) for line in file_lines]
-    for start in range(len(file_lines) - len(wanted) + 1):
-        if squashed[start] == wanted[0] and squashed[start : start + len(wanted)] == wanted:
-            return start
-    return None
+    """The first line where `old_lines` start, whitespace aside. One str.find over the
+    squashed lines (linear), not a comparison at every line (quadratic: minutes on a
+    40,000-line file whose lines all look alike)."""
+    haystack = "\n" + "\n".join(_squash(line) for line in file_lines) + "\n"
+    index = haystack.find("\n" + "\n".join(_squash(line) for line in old_lines) + "\n")
+    return None if index == -1 else haystack.count("\n", 0, index)
 
 
 def _squash(line: str) -> str:
@@ -514,14 +527,14 @@ def _squash(line: str) -> str:
 
 def _most_similar_start(file_lines: list[str], old_lines: list[str]) -> int | None:
     """The line where the block most like `old_lines` starts, judged by its first real line."""
-    probe = next((line.strip() for line in old_lines if line.strip()), "")
+    probe = next((line.strip() for line in old_lines if line.strip()), "")[:EDIT_SIMILAR_CHARS]
     if not probe:
         return None
     matcher = difflib.SequenceMatcher(autojunk=False)
     matcher.set_seq2(probe)
     best, best_ratio = None, 0.5  # below this the "similar" line would only mislead
     for number, line in enumerate(file_lines):
-        matcher.set_seq1(line.strip())
+        matcher.set_seq1(line.strip()[:EDIT_SIMILAR_CHARS])
         if matcher.real_quick_ratio() > best_ratio and matcher.quick_ratio() > best_ratio:
             ratio = matcher.ratio()
             if ratio > best_ratio:

@@ -12,6 +12,7 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -35,15 +36,80 @@ class ProposedEdit:
         return unified_diff(self.old_text, self.new_text, self.display_path)
 
 
+# difflib is quadratic: 40,000 lines with every second one changed took 55 s. It
+# only sees the changed region (the lines both texts share at their start and end
+# set aside), and only while that region is small; above this (lines before x
+# lines after) the region is shown whole: every old line removed, every new one added.
+MAX_DIFF_WORK = 1_000_000
+DIFF_CONTEXT = 3
+
+
 def unified_diff(old_text: str | None, new_text: str, display_path: str) -> str:
+    """A unified diff with a/ b/ display paths, in bounded time (see MAX_DIFF_WORK)."""
     from_file = "/dev/null" if old_text is None else f"a/{display_path}"
     to_file = f"b/{display_path}"
-    lines = difflib.unified_diff(_lines(old_text or ""), _lines(new_text), from_file, to_file)
+    old, new = _lines(old_text or ""), _lines(new_text)
+    lines = list(_hunks(old, new, _KnownOpcodes(_opcodes(old, new))))
+    if lines or old_text is None:  # creating an empty file still says so
+        lines = [f"--- {from_file}\n", f"+++ {to_file}\n", *lines]
     # Like git, mark a last line without newline instead of gluing it to the next.
-    out = [line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines]
-    if not out and old_text is None:  # creating an empty file: difflib prints nothing
-        out = [f"--- {from_file}\n", f"+++ {to_file}\n"]
-    return "".join(out)
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+def _opcodes(old: list[str], new: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """difflib's opcodes, computed on the changed region only."""
+    head, tail = _common_ends(old, new)
+    old_middle, new_middle = old[head : len(old) - tail], new[head : len(new) - tail]
+    if len(old_middle) * len(new_middle) <= MAX_DIFF_WORK:
+        middle = difflib.SequenceMatcher(None, old_middle, new_middle).get_opcodes()
+    else:
+        middle = [("replace", 0, len(old_middle), 0, len(new_middle))]
+    codes = [("equal", 0, head, 0, head)] if head else []
+    codes += [(tag, i1 + head, i2 + head, j1 + head, j2 + head) for tag, i1, i2, j1, j2 in middle]
+    if tail:
+        codes.append(("equal", len(old) - tail, len(old), len(new) - tail, len(new)))
+    return codes
+
+
+def _common_ends(old: list[str], new: list[str]) -> tuple[int, int]:
+    """How many lines the texts share at their start, and then at their end."""
+    head = 0
+    while head < min(len(old), len(new)) and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    return head, tail
+
+
+class _KnownOpcodes(difflib.SequenceMatcher):
+    """A matcher told its opcodes, for difflib's grouping into hunks with context."""
+
+    def __init__(self, opcodes: list[tuple[str, int, int, int, int]]):
+        super().__init__(None, [], [])
+        self._known = opcodes
+
+    def get_opcodes(self) -> list[tuple[str, int, int, int, int]]:
+        return self._known
+
+
+def _hunks(old: list[str], new: list[str], matcher: difflib.SequenceMatcher) -> Iterator[str]:
+    """The hunks as difflib.unified_diff writes them."""
+    for group in matcher.get_grouped_opcodes(DIFF_CONTEXT):
+        first, last = group[0], group[-1]
+        yield f"@@ -{_range(first[1], last[2])} +{_range(first[3], last[4])} @@\n"
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                yield from (" " + line for line in old[i1:i2])
+                continue
+            yield from ("-" + line for line in old[i1:i2])
+            yield from ("+" + line for line in new[j1:j2])
+
+
+def _range(start: int, stop: int) -> str:
+    """A hunk range as difflib writes it (1-based; an empty range names the line before)."""
+    length = stop - start
+    return str(start + 1) if length == 1 else f"{start + (length > 0)},{length}"
 
 
 def _lines(text: str) -> list[str]:

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Literal, Protocol
+from typing import Protocol
 
 from ollama_chatd import llm
-from ollama_chatd.engine.events import EventSink, ToolCallStatus, ToolCallUpdate
+from ollama_chatd.events import Decision, EventSink, ToolCallStatus, ToolCallUpdate
 from ollama_chatd.tools.edits import ProposedEdit
 from ollama_chatd.tools.registry import ToolDef, check_arguments, find_tool, tool_specs
 from ollama_chatd.tools.workspace import ToolError, Workspace
 
-Decision = Literal["allow", "allow_always", "deny"]
 PREVIEW_CHARS = 2000
 
 logger = logging.getLogger(__name__)

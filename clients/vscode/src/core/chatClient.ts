@@ -17,7 +17,10 @@ import {
   type ChatStartResult,
   type ChatStatusParams,
   type ChatTokenParams,
+  type ModelChatParams,
+  type ModelChatResult,
   type ModelInfo,
+  type ModelTokenParams,
   type TokenKind,
   type ToolCallParams,
 } from './protocol';
@@ -42,8 +45,14 @@ export type ModelsOutcome =
   | { kind: 'unsupported' }
   | { kind: 'failed'; failure: DaemonFailure };
 
+export type CallOutcome =
+  | { kind: 'finished'; result: ModelChatResult }
+  | { kind: 'cancelled' }
+  | { kind: 'failed'; failure: DaemonFailure };
+
 export class ChatClient implements Disposable {
   private readonly turns = new Map<string, TurnListener>();
+  private readonly calls = new Map<string, (kind: TokenKind, text: string) => void>();
   private readonly registrations: Disposable[];
 
   constructor(
@@ -60,6 +69,7 @@ export class ChatClient implements Disposable {
       connection.onNotification(Methods.chatStatus, (p: ChatStatusParams) =>
         this.notify(p.chatId, (l) => l.onStatus?.(p)),
       ),
+      connection.onNotification(Methods.modelToken, (p: ModelTokenParams) => this.calls.get(p.requestId)?.(p.kind, p.text)),
       registerPermissionHandler(connection, askPermission),
     ];
   }
@@ -87,6 +97,22 @@ export class ChatClient implements Disposable {
       return isCancellation(failure) ? { kind: 'cancelled' } : { kind: 'failed', failure };
     } finally {
       this.turns.delete(params.chatId);
+    }
+  }
+
+  /**
+   * One stateless `model/chat`: the caller's messages and tools in, the reply streamed to
+   * `onToken`; tool calls come back in the result. Cancelling `token` drops Ollama's stream.
+   */
+  async callModel(params: ModelChatParams, onToken: (kind: TokenKind, text: string) => void, token?: CancellationToken): Promise<CallOutcome> {
+    this.calls.set(params.requestId, onToken);
+    try {
+      return { kind: 'finished', result: await sendRequest<ModelChatResult>(this.connection, Methods.modelChat, params, token) };
+    } catch (error) {
+      const failure = toDaemonFailure(error);
+      return isCancellation(failure) ? { kind: 'cancelled' } : { kind: 'failed', failure };
+    } finally {
+      this.calls.delete(params.requestId);
     }
   }
 
@@ -126,6 +152,7 @@ export class ChatClient implements Disposable {
   dispose(): void {
     for (const registration of this.registrations) registration.dispose();
     this.turns.clear();
+    this.calls.clear();
   }
 
   /** A listener that throws must not break the routing of the next message. */

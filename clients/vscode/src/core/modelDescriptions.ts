@@ -12,8 +12,12 @@ export interface ModelChoice {
 /** Models that cannot chat (embedding models) are left out; unknown capabilities are kept. */
 export function modelChoices(models: readonly ModelInfo[]): ModelChoice[] {
   return models
-    .filter((m) => !Array.isArray(m.capabilities) || m.capabilities.length === 0 || m.capabilities.includes('completion'))
+    .filter(canChat)
     .map((m) => ({ name: m.name, description: describeSize(m), detail: describeCapabilities(m) }));
+}
+
+export function canChat(model: ModelInfo): boolean {
+  return !Array.isArray(model.capabilities) || model.capabilities.length === 0 || model.capabilities.includes('completion');
 }
 
 function describeSize(model: ModelInfo): string {

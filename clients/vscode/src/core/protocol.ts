@@ -14,6 +14,9 @@ export const Methods = {
   /** From daemons that keep chats across restarts (issue 5). */
   chatHistory: 'chat/history',
   requestPermission: 'chat/requestPermission',
+  /** The stateless model call behind the language-model provider (issue 12). */
+  modelChat: 'model/chat',
+  modelToken: 'model/token',
 } as const;
 
 /** JSON-RPC error codes the daemon uses (protocol section 7). */
@@ -123,6 +126,46 @@ export interface ModelInfo {
 
 export interface ChatModelsResult {
   models: ModelInfo[];
+}
+
+export interface WireToolCall {
+  id?: string;
+  name: string;
+  arguments: Record<string, unknown>;
+}
+
+export interface CallMessage {
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string;
+  images?: string[];
+  toolCalls?: WireToolCall[];
+  toolName?: string;
+  toolCallId?: string;
+}
+
+export interface ToolDefinition {
+  name: string;
+  description: string;
+  parameters?: object;
+}
+
+export interface ModelChatParams {
+  requestId: string;
+  model: string;
+  messages: CallMessage[];
+  tools?: ToolDefinition[];
+}
+
+export interface ModelChatResult {
+  requestId: string;
+  stopReason: 'end_turn' | 'max_tokens' | 'tool_calls' | 'cancelled' | (string & {});
+  message: { role: 'assistant'; content: string; thinking?: string; toolCalls?: WireToolCall[] };
+}
+
+export interface ModelTokenParams {
+  requestId: string;
+  kind: TokenKind;
+  text: string;
 }
 
 /** The tools that change the workspace and therefore ask for permission. */

@@ -25,6 +25,8 @@ export interface ParticipantDeps {
   workspaceFolders(): WorkspaceFolderLike[];
   /** Told how every turn ended (the status bar learns reachability from it). */
   observeTurn?(outcome: TurnOutcome): void;
+  /** The model for this message, given the one picked in VS Code's chat (default: the setting). */
+  chooseModel?(picked: vscode.LanguageModelChat | undefined): string;
 }
 
 export function createChatRequestHandler(deps: ParticipantDeps): vscode.ChatRequestHandler {
@@ -38,7 +40,8 @@ export function createChatRequestHandler(deps: ParticipantDeps): vscode.ChatRequ
     });
     try {
       const prompt = promptWithAttachments(request.prompt, attachmentsOf(request.references ?? [], folders));
-      return await answer(deps, { prompt, stream, token, renderer, chatId, previous });
+      const model = deps.chooseModel?.(request.model) ?? deps.settings().model;
+      return await answer(deps, { prompt, model: model.trim(), stream, token, renderer, chatId, previous });
     } catch (error) {
       // A bug here must still read as a message, not as VS Code's error with a stack.
       renderer.explain({
@@ -52,6 +55,8 @@ export function createChatRequestHandler(deps: ParticipantDeps): vscode.ChatRequ
 
 interface Turn {
   prompt: string;
+  /** Empty: the daemon's default. */
+  model: string;
   stream: vscode.ChatResponseStream;
   token: vscode.CancellationToken;
   renderer: ResponseRenderer;
@@ -60,8 +65,7 @@ interface Turn {
   previous: TurnMetadata | undefined;
 }
 
-async function answer(deps: ParticipantDeps, { prompt, stream, token, renderer, chatId, previous }: Turn): Promise<vscode.ChatResult> {
-
+async function answer(deps: ParticipantDeps, { prompt, model, stream, token, renderer, chatId, previous }: Turn): Promise<vscode.ChatResult> {
   const server = await deps.acquireServer();
   if (server.kind === 'unavailable') {
     renderer.explain(server.explanation);
@@ -73,7 +77,6 @@ async function answer(deps: ParticipantDeps, { prompt, stream, token, renderer, 
     stream.progress('ollama-chatd was restarted since the last answer: the model does not remember the earlier messages.');
   }
 
-  const model = deps.settings().model.trim();
   const outcome = await server.chat.runTurn(
     { chatId, prompt, ...(model ? { model } : {}) },
     renderer,

@@ -3,14 +3,20 @@ import * as vscode from 'vscode';
 import { SETTINGS_SECTION } from '../core/commandIds';
 import { SETTINGS_NEEDING_RESTART, type Settings } from '../core/settings';
 
+/**
+ * Every setting is declared with `"scope": "window"`, the scope VS Code reads from User
+ * settings in local and remote windows alike (`machine` settings are read only from the
+ * remote's Machine settings there). A repository's `.vscode/settings.json` must not choose
+ * the programs that run, where the workspace's files are sent, or which changes skip the
+ * approval: all but the model are read from User settings only.
+ */
 export function readSettings(): Settings {
   const config = vscode.workspace.getConfiguration(SETTINGS_SECTION);
-  const autoApprove = config.get<unknown>('autoApprove');
-  // User settings only: a repository's .vscode/settings.json must not choose programs to run.
-  const mcpServers = config.inspect<unknown>('mcpServers')?.globalValue;
+  const autoApprove = userValue(config, 'autoApprove');
+  const mcpServers = userValue(config, 'mcpServers');
   return {
-    serverCommand: stringOr(config.get('serverCommand')),
-    ollamaHost: stringOr(config.get('ollamaHost')),
+    serverCommand: stringOr(userValue(config, 'serverCommand')),
+    ollamaHost: stringOr(userValue(config, 'ollamaHost')),
     model: stringOr(config.get('model')),
     autoApprove: Array.isArray(autoApprove) ? autoApprove.filter((t): t is string => typeof t === 'string') : [],
     mcpServers: isPlainObject(mcpServers) ? mcpServers : {},
@@ -40,6 +46,10 @@ export function watchSettings(reactions: SettingsReactions): vscode.Disposable {
     if (SETTINGS_NEEDING_RESTART.some(affects)) reactions.onRestartNeeded();
     if (affects('model')) reactions.onModelChanged();
   });
+}
+
+function userValue(config: vscode.WorkspaceConfiguration, key: string): unknown {
+  return config.inspect(key)?.globalValue;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -162,6 +162,23 @@ const registeredCommands = new Map<string, (...args: any[]) => unknown>();
 
 export const participants: { id: string; handler: (...args: any[]) => any; iconPath?: unknown }[] = [];
 
+/** Language-model providers, by vendor (`vscode.lm.registerLanguageModelChatProvider`). */
+export const modelProviders = new Map<string, any>();
+
+class LanguageModelTextPart {
+  constructor(readonly value: string) {}
+}
+
+class LanguageModelToolCallPart {
+  constructor(readonly callId: string, readonly name: string, readonly input: object) {}
+}
+
+class LanguageModelToolResultPart {
+  constructor(readonly callId: string, readonly content: unknown[]) {}
+}
+
+const LanguageModelChatMessageRole = { User: 1, Assistant: 2 } as const;
+
 // ---------------------------------------------------------------- the module
 
 export const vscodeStub = {
@@ -174,6 +191,10 @@ export const vscodeStub = {
   ConfigurationTarget,
   CancellationTokenSource,
   EventEmitter: Emitter,
+  LanguageModelTextPart,
+  LanguageModelToolCallPart,
+  LanguageModelToolResultPart,
+  LanguageModelChatMessageRole,
   window: {
     showErrorMessage: showMessage('error'),
     showWarningMessage: showMessage('warning'),
@@ -250,6 +271,18 @@ export const vscodeStub = {
       const participant = { id, handler, iconPath: undefined as unknown, dispose: () => undefined };
       participants.push(participant);
       return participant;
+    },
+  },
+  lm: {
+    registerLanguageModelChatProvider(vendor: string, provider: unknown) {
+      modelProviders.set(vendor, provider);
+      return new Disposable(() => modelProviders.delete(vendor));
+    },
+    /** Like VS Code: asks the vendor's provider for its models (silently). */
+    async selectChatModels(selector: { vendor?: string }) {
+      const provider = selector.vendor === undefined ? undefined : modelProviders.get(selector.vendor);
+      const models = (await provider?.provideLanguageModelChatInformation({ silent: true }, new CancellationTokenSource().token)) ?? [];
+      return models.map((m: { id: string }) => ({ ...m, vendor: selector.vendor }));
     },
   },
 };

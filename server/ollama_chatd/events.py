@@ -1,4 +1,10 @@
-"""What a running turn reports as it goes, for a front-end to show."""
+"""The contract between the engine and the front-ends (and the tools that report
+through the engine): what a running turn reports as it goes, how it ends, and what
+the user may decide. Beside `llm.py`, which is the contract below the engine.
+
+The wire carries these values as they are (protocol/schemas pins them), so a
+front-end takes them from here instead of repeating them.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +34,10 @@ class ToolCallUpdate:
     output: str | None = None
     error: str | None = None
 
+
+StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
+CallStopReason = Literal["end_turn", "max_tokens", "tool_calls", "cancelled"]  # a stateless model call's
+Decision = Literal["allow", "allow_always", "deny"]  # the user's answer to a change
 
 StatusState = Literal["waiting", "streaming", "retrying", "truncated", "no_tools"]
 

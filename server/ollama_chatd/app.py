@@ -1,0 +1,104 @@
+"""The composition root: the one place that builds the daemon's parts from its settings.
+
+    front-ends (rpc/, acp/)  ->  app.py  ->  engine/, tools/, store/  ->  llm.py  <-  ollama/, openai/
+
+A front-end turns its client's options into `Settings` and calls `open_workspace`
+with what only it knows: the workspace (its folders, seen through the editor's
+unsaved buffers), how to ask the user (`approver`) and how an allowed change
+lands (`applier`). It gets back the engine and the store to speak to, and
+releases them with `aclose()`. The model server is chosen in `backends.py`; the
+command line's `models` and `doctor` use `build_backend` alone, and the ACP
+front-end, which serves several workspaces at once, `build_backend` and `build_engine`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+
+from ollama_chatd import llm
+from ollama_chatd.backends import build_backend
+from ollama_chatd.config import ServeOptions, Settings
+from ollama_chatd.engine.engine import ChatEngine, ToolRunner
+from ollama_chatd.engine.model_call import ModelCalls
+from ollama_chatd.mcp.host import McpHost
+from ollama_chatd.mcp.runner import CombinedTools, McpTools
+from ollama_chatd.store import ChatStore, default_state_dir
+from ollama_chatd.tools.runner import Approver, EditApplier, WorkspaceTools
+from ollama_chatd.tools.workspace import Workspace
+
+__all__ = ["Parts", "build_backend", "build_engine", "open_workspace", "store_location"]
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Parts:
+    """What a front-end speaks to for one workspace."""
+
+    settings: Settings
+    workspace: Workspace
+    backend: llm.ChatBackend
+    store: ChatStore
+    engine: ChatEngine
+    model_calls: ModelCalls  # stateless calls to the model, beside the chats
+    mcp: McpHost | None  # the MCP servers whose tools the model gets, if any
+
+    async def aclose(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.close()
+        await self.backend.aclose()
+        await self.store.close()
+
+
+def open_workspace(
+    settings: Settings,
+    serve: ServeOptions,
+    workspace: Workspace,
+    *,
+    approver: Approver,
+    applier: EditApplier,
+    on_problem: Callable[[str], None],
+) -> Parts:
+    """Build the backend, the store, the tools (the workspace's and the MCP servers'),
+    the engine and the model calls for `workspace`; the MCP servers start now.
+
+    `on_problem` hears what the user should know that is not part of any chat (chats
+    kept in memory only, an MCP server that failed). Raises OptionError naming a
+    setting that cannot be used.
+    """
+    backend = build_backend(settings)
+    folder = workspace.folders[0].path
+    store = ChatStore.open(store_location(serve, settings), str(folder), on_degraded=on_problem)
+    tools: ToolRunner = WorkspaceTools(workspace, approver, applier, auto_approve=settings.auto_approve)
+    mcp = None
+    if settings.mcp_servers:
+        mcp = McpHost(settings.mcp_servers, cwd=folder, on_problem=on_problem)
+        mcp.start()
+        tools = CombinedTools(tools, McpTools(mcp, approver, settings.auto_approve, settings.mcp_call_timeout))
+    engine = build_engine(settings, backend, store, tools)
+    model_calls = ModelCalls(backend, engine.models, max_context=settings.max_context)
+    return Parts(settings, workspace, backend, store, engine, model_calls, mcp)
+
+
+def build_engine(settings: Settings, backend: llm.ChatBackend, store: ChatStore, tools: ToolRunner) -> ChatEngine:
+    """The engine of one store's chats; a front-end serving several workspaces at
+    once (acp/) shares one backend between them and brings its own `ToolRunner`."""
+    return ChatEngine(
+        backend,
+        store,
+        default_model=settings.default_model,
+        tools=tools,
+        max_tool_rounds=settings.max_tool_rounds,
+        max_context=settings.max_context,
+    )
+
+
+def store_location(serve: ServeOptions, settings: Settings) -> Path | None:
+    """The state directory (None: keep chats in memory). The command line wins."""
+    if serve.in_memory:
+        return None
+    return serve.state_dir or (Path(settings.state_dir).expanduser() if settings.state_dir else default_state_dir())

@@ -1,0 +1,72 @@
+"""The model servers the daemon can talk to, chosen by `initializationOptions.backend`.
+
+This is the one place that knows them: each is a name, a way to read its address
+from the settings, and a module implementing `llm.ChatBackend`. A second backend
+(an `openai/` module, say) is one more entry in `_BACKENDS`.
+
+Kept light (no httpx): `initialize` is checked through `address()` before the rest
+of the daemon loads (rpc/startup.py), and a backend's client module is imported
+only when that backend is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from ollama_chatd import llm
+from ollama_chatd.config import OptionError, Settings
+from ollama_chatd.ollama.host import HostChoice, resolve_host
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class _Backend:
+    address: Callable[[Settings, Mapping[str, str]], HostChoice]
+    build: Callable[[Settings, HostChoice], llm.ChatBackend]
+
+
+def address(settings: Settings, environ: Mapping[str, str] = os.environ) -> HostChoice:
+    """Where the chosen model server is, and which setting said so.
+
+    Raises OptionError for an unknown backend, ValueError for an unusable address.
+    """
+    return _chosen(settings).address(settings, environ)
+
+
+def build_backend(settings: Settings) -> llm.ChatBackend:
+    """The client of the chosen model server; `aclose()` it when done."""
+    backend = _chosen(settings)
+    where = backend.address(settings, os.environ)
+    logger.info("%s at %s (from %s)", settings.backend, where.url, where.source)
+    return backend.build(settings, where)
+
+
+def _chosen(settings: Settings) -> _Backend:
+    try:
+        return _BACKENDS[settings.backend]
+    except KeyError:
+        known = ", ".join(f'"{name}"' for name in _BACKENDS)
+        raise OptionError("backend", f"`backend` must be one of {known}, got {settings.backend!r}") from None
+
+
+def _ollama_address(settings: Settings, environ: Mapping[str, str]) -> HostChoice:
+    return resolve_host(settings.ollama_host, environ)
+
+
+def _ollama(settings: Settings, where: HostChoice) -> llm.ChatBackend:
+    from ollama_chatd.ollama.client import OllamaClient
+
+    try:
+        return OllamaClient(where.url, headers=settings.headers, verify=settings.verify, stall_timeout=settings.stall_timeout)
+    except OSError as error:  # an unreadable or invalid caBundle
+        raise OptionError("caBundle", f"`caBundle` cannot be used: {error}") from None
+
+
+_BACKENDS: dict[str, _Backend] = {
+    "ollama": _Backend(_ollama_address, _ollama),
+}

@@ -1,0 +1,28 @@
+"""What the command line tells its user to do, in its own terms: options such as
+--model and --host, not the protocol's `chat/start` or `initializationOptions`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+START_OLLAMA = "start it with `ollama serve`, or pass --host ADDRESS (or set OLLAMA_HOST)"
+NO_MODEL = (
+    "no model chosen: pass --model NAME, or set the OLLAMA_CHATD_MODEL environment variable "
+    "(`ollama-chatd models` lists the installed ones)"
+)
+# The daemon's advice to an editor, and what a user of the command line does instead.
+_EDITOR_ADVICE = {
+    "ollama_unreachable": (". Start it with", f"; {START_OLLAMA}"),
+}
+
+
+def in_cli_terms(message: str, data: Any) -> str:
+    """The daemon's error `message`, its advice put in the command line's terms."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind == "no_model":
+        return NO_MODEL
+    if kind in _EDITOR_ADVICE:
+        cut, advice = _EDITOR_ADVICE[kind]
+        if cut in message:
+            return message.split(cut, 1)[0] + advice
+    return message

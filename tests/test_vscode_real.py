@@ -1,0 +1,245 @@
+"""The packaged extension in a real VS Code (code-server), driven from a real browser.
+
+One code-server serves every scenario (in file order, as a user would go); only our
+`.vsix` is installed, in fresh user-data and extensions folders, with no Copilot. Each
+scenario is asserted from the page and from the fake Ollama's log, and leaves a
+screenshot in the folder printed at the start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from fake_ollama import FakeOllama, Reply
+from real_parts import ROOT, real_part
+
+vscode_browser = pytest.importorskip("vscode_browser", reason="selenium is missing: pip install -e '.[test]'")
+CodeServer, Workbench, wait_until = vscode_browser.CodeServer, vscode_browser.Workbench, vscode_browser.wait_until
+Keys = pytest.importorskip("selenium.webdriver.common.keys").Keys
+
+VSIX = ROOT / "clients" / "vscode" / "ollama-chat-0.1.0.vsix"
+DAEMON = ROOT / ".venv" / "bin" / "ollama-chatd"
+DOCS_IMAGES = ROOT / "docs" / "images"
+MODEL_PICKER = ".interactive-input-part .action-label[aria-label^='Models']"
+DIALOG = ".monaco-dialog-box"
+
+
+class Session:
+    def __init__(self, server: CodeServer, page: Workbench, fake: FakeOllama):
+        self.server = server
+        self.page = page
+        self.fake = fake
+
+    def ask(self, message: str) -> None:
+        """Type into the Chat view's input (replacing what is there) and send."""
+        self.page.click(vscode_browser.CHAT_INPUT, "the chat input")
+        self.page.chord(Keys.CONTROL, "a")
+        self.page.keys(Keys.BACKSPACE)
+        participant, _, rest = message.partition(" ")
+        # Typing on after "@ollama" could accept another suggestion (a space accepts
+        # "@agent"): close the suggestions first, keeping what was typed.
+        self.page.keys(participant)
+        wait_until(lambda: self.page._displayed(".suggest-widget.visible"), 5, "the @ suggestions")
+        self.page.keys(Keys.ESCAPE, " " + rest, Keys.ENTER)
+
+    def reply_containing(self, text: str, timeout: float = 30) -> str:
+        try:
+            return wait_until(lambda: next((r for r in self.page.chat_replies()[-1:] if text in r), None), timeout, f"a reply with {text!r}")
+        except TimeoutError as timeout_error:
+            shot = self.page.shot("no-reply")
+            raise AssertionError(f"{timeout_error}; the last reply: {self.page.chat_replies()[-1:]} (see {shot})") from None
+
+    def daemons(self) -> list[psutil.Process]:
+        def is_daemon(process: psutil.Process) -> bool:
+            command = process.cmdline()
+            return str(DAEMON) in command and "serve" in command
+
+        return [p for p in psutil.Process(self.server.process.pid).children(recursive=True) if _safely(is_daemon, p)]
+
+    def status_bar_shows(self, text: str, timeout: float = 30) -> list[str]:
+        return wait_until(lambda: [s for s in self.page.status_bar() if text in s], timeout, f"{text!r} in the status bar")
+
+    def docs_image(self, shot: Path, name: str) -> None:
+        """The picker and the approval dialog illustrate docs/vscode.md."""
+        if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
+            shutil.copyfile(shot, DOCS_IMAGES / name)
+
+
+def _safely(check, process: psutil.Process) -> bool:
+    try:
+        return check(process)
+    except psutil.Error:  # it ended while we looked
+        return False
+
+
+@pytest.fixture(scope="module")
+def vscode() -> Iterator[Session]:
+    code_server = real_part("code-server/bin/code-server", "20-code-server.sh")
+    if not VSIX.exists():
+        message = f"{VSIX} is missing: run `npm run package` in clients/vscode (scripts/test does)"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    root = Path(tempfile.mkdtemp(prefix="vscode-real-"))
+    print(f"\nscreenshots of the real VS Code test: {root / 'screenshots'}")
+    fake = FakeOllama().start()
+    settings = {
+        "ollamaChat.serverCommand": str(DAEMON),
+        "ollamaChat.model": "thinker",
+        "workbench.startupEditor": "none",
+        "telemetry.telemetryLevel": "off",
+        "extensions.autoCheckUpdates": False,
+    }
+    server = CodeServer(code_server, root, VSIX, settings, {"OLLAMA_HOST": fake.url})
+    page = Workbench(root / "screenshots")
+    try:
+        page.open(server.url)
+        yield Session(server, page, fake)
+    finally:
+        page.close()
+        server.stop()
+        fake.stop()
+
+
+def test_the_status_bar_shows_the_model_once_vscode_has_started(vscode: Session):
+    vscode.status_bar_shows("thinker", timeout=60)
+    # The daemon lists the models for VS Code's model picker (no Copilot installed); the
+    # status bar then knows Ollama answers.
+    vscode.status_bar_shows("Ollama is reachable")
+    vscode.page.shot("started")
+    assert [r.path for r in vscode.fake.all_requests if r.path == "/api/tags"]
+
+
+def test_ollama_hello_streams_the_fakes_answer(vscode: Session):
+    vscode.fake.reset()
+    vscode.fake.script(Reply.text("Hello from the fake Ollama!", delay=0.02))
+    vscode.ask("@ollama hello")
+    vscode.reply_containing("Hello from the fake Ollama!")
+    vscode.page.shot("hello")
+    [request] = vscode.fake.requests
+    assert request.body["model"].startswith("thinker")
+    assert request.body["messages"][-1]["content"] == "hello"
+
+
+def test_the_model_picker_lists_the_fakes_models(vscode: Session):
+    vscode.page.click(MODEL_PICKER, "the model picker")
+    vscode.page.click_text(".action-widget .monaco-list-row", "Other Models")
+    rows = wait_until(lambda: [r for r in vscode.page.texts(".action-widget .monaco-list-row") if "Ollama" in r], 10, "the models")
+    shot = vscode.page.shot("model-picker")
+    vscode.docs_image(shot, "vscode-model-picker.png")
+    # Agent mode lists the models that can call tools.
+    assert {row.split("\n")[0] for row in rows} == {"thinker:latest", "tiny:latest"}
+    vscode.page.keys(Keys.ESCAPE)
+
+
+def test_stop_drops_ollamas_stream_within_a_second(vscode: Session):
+    vscode.fake.reset()
+    vscode.fake.script(Reply.endless("tok ", delay=0.05))
+    vscode.ask("@ollama ramble")
+    wait_until(lambda: vscode.page.chat_replies()[-1].count("tok") >= 5, 30, "the answer to stream")
+    vscode.page.click(".interactive-input-part .action-label[aria-label^='Cancel']", "the Stop button")
+    clicked_at = time.monotonic()
+    [request] = vscode.fake.requests
+    assert request.wait_closed(5)
+    vscode.page.shot("stopped")
+    assert request.closed_at - clicked_at < 1.0
+
+
+def _ask_for_a_change(vscode: Session, then: str) -> str:
+    (vscode.server.workspace / "notes.txt").write_text("hello\n")
+    vscode.fake.reset()
+    vscode.fake.script(
+        Reply.text([], tool_calls=[{"name": "write_file", "arguments": {"path": "notes.txt", "content": "hello llama\n"}}]),
+        Reply.text(then),
+    )
+    vscode.ask("@ollama add a llama to notes.txt")
+    return wait_until(lambda: vscode.page._displayed(DIALOG), 30, "the approval dialog").text
+
+
+def test_deny_in_the_approval_dialog_leaves_the_file_alone(vscode: Session):
+    dialog = _ask_for_a_change(vscode, "I left it.")
+    shot = vscode.page.shot("approval")
+    vscode.docs_image(shot, "vscode-approval.png")
+    assert "notes.txt" in dialog and "-hello\n+hello llama" in dialog
+    vscode.page.click_text(f"{DIALOG} .monaco-button", "Deny")
+    vscode.reply_containing("I left it.")
+    assert (vscode.server.workspace / "notes.txt").read_text() == "hello\n"
+    tool_result = vscode.fake.requests[1].body["messages"][-1]
+    assert tool_result["role"] == "tool" and "did not allow" in tool_result["content"]
+
+
+def test_allow_changes_the_buffer_and_undo_reverts_it(vscode: Session):
+    _ask_for_a_change(vscode, "Changed it.")
+    vscode.page.click_text(f"{DIALOG} .monaco-button", "Allow")
+    vscode.reply_containing("Changed it.")
+    assert vscode.fake.requests[1].body["messages"][-1]["content"].startswith("Updated notes.txt")
+    page = vscode.page
+    page.chord(Keys.CONTROL, "p")
+    wait_until(lambda: page.find(".quick-input-widget .quick-input-box input"), 10, "quick open").send_keys("notes.txt")
+    wait_until(lambda: any("notes.txt" in t for t in page.texts(".quick-input-list .monaco-list-row")), 10, "notes.txt")
+    page.keys(Keys.ENTER)
+    def editor_text() -> str | None:
+        lines = page.find(".editor-instance .view-lines")  # None while the editor opens
+        return lines.text if lines else None
+
+    wait_until(lambda: editor_text() == "hello llama", 10, "the edited buffer")
+    page.shot("allowed")
+    page.click(".editor-instance .view-lines", "the editor")
+    page.chord(Keys.CONTROL, "z")
+    wait_until(lambda: editor_text() == "hello", 10, "the undone buffer")
+
+
+def test_a_model_picked_in_vscodes_chat_answers_ollama(vscode: Session):
+    vscode.page.click(MODEL_PICKER, "the model picker")
+    vscode.page.click_text(".action-widget .monaco-list-row", "Other Models")
+    vscode.page.click_text(".action-widget .monaco-list-row", "tiny:latest")
+    vscode.fake.reset()
+    vscode.ask("@ollama which model are you?")
+    vscode.reply_containing("echo: which model are you?")
+    assert vscode.fake.requests[0].body["model"] == "tiny:latest"
+    vscode.status_bar_shows("tiny")  # the pick became the setting
+    vscode.page.shot("picked-model")
+
+
+def test_select_model_switches_the_model(vscode: Session):
+    vscode.page.run_command("Ollama: Select Model")
+    vscode.page.click_text(".quick-input-list .monaco-list-row", "plain")
+    vscode.status_bar_shows("plain")
+    vscode.fake.reset()
+    vscode.ask("@ollama and now?")
+    vscode.reply_containing("echo: and now?")
+    assert vscode.fake.requests[0].body["model"].startswith("plain")
+    vscode.page.shot("selected-model")
+
+
+def test_show_server_log(vscode: Session):
+    vscode.page.run_command("Ollama: Show Server Log")
+    wait_until(lambda: any("ollama-chatd serve" in t for t in vscode.page.texts(".output-view .view-lines, .panel .view-lines")), 15, "the log")
+    vscode.page.shot("server-log")
+
+
+def test_restart_server_leaves_one_daemon(vscode: Session):
+    [before] = vscode.daemons()
+    vscode.page.run_command("Ollama: Restart Server")
+    [after] = wait_until(lambda: [p for p in vscode.daemons() if p.pid != before.pid], 20, "a new daemon")
+    wait_until(lambda: not before.is_running(), 10, "the old daemon to exit")
+    assert [p.pid for p in vscode.daemons()] == [after.pid]
+    vscode.fake.reset()
+    vscode.ask("@ollama still there?")
+    vscode.reply_containing("echo: still there?")
+    vscode.page.shot("restarted")
+
+
+def test_ollama_unreachable_says_how_to_fix_it(vscode: Session):
+    vscode.fake.stop()
+    vscode.ask("@ollama anyone?")
+    reply = vscode.reply_containing("Cannot reach Ollama")
+    vscode.page.shot("unreachable")
+    assert "ollama serve" in reply
+    vscode.status_bar_shows("Ollama unreachable")
