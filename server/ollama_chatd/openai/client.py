@@ -17,7 +17,15 @@ import attrs
 import httpx
 import httpx_sse
 
-from ..http_backend import ServerConnection, StatusError, closed_mid_answer, describe_failure, read_at_most, stalled
+from ..http_backend import (
+    ServerConnection,
+    StatusError,
+    closed_mid_answer,
+    describe_failure,
+    read_at_most,
+    stalled,
+    with_bearer_token,
+)
 from ..llm import BackendError, ChatChunk, ChatRequest, ModelInfo, UpstreamError, Usage
 from .errors import model_not_served, status_error
 from .wire import (
@@ -57,9 +65,7 @@ class OpenAIClient:
         transport: httpx.AsyncBaseTransport | None = None,
         stall_timeout: float = DEFAULT_STALL_TIMEOUT_S,
     ):
-        headers = dict(headers or {})
-        if api_key and not any(name.lower() == "authorization" for name in headers):
-            headers["Authorization"] = f"Bearer {api_key}"
+        headers = with_bearer_token(headers or {}, api_key)
         self._connection = ServerConnection(base_url, SERVER, headers=headers, verify=verify, transport=transport)
         self.base_url = self._connection.base_url
         self._api_key = api_key
