@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from fake_ollama import FakeOllama, Reply
-from harness import Daemon
+from harness import Daemon, RpcError
 from test_e2e_tools import answer_permission, call, open_daemon, statuses, tool_messages
 
 PROBE_SECONDS = 1.0
@@ -221,3 +221,33 @@ async def test_the_whitespace_tolerant_match_still_finds_its_lines(spawn_daemon,
     daemon = await attacked_daemon(spawn_daemon, workspace)
     await attack(daemon, fake, call("edit_file", path="code.py", old_text="def g():\n    return 2", new_text="x"))
     assert "It matches lines 4-5 except for whitespace" in only_tool_result(fake)
+
+
+API_KEY = "sk-local-test-key-0123456789"
+PROXY_TOKEN = "proxy-secret-abcdef"
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        Reply.plain(401, f"Unauthorized. You sent:\nAuthorization: Bearer {API_KEY}\nX-Proxy-Token: {PROXY_TOKEN}\n"),
+        Reply.error(502, f'upstream refused headers {{"Authorization": "Bearer {API_KEY}", "X-Proxy-Token": "{PROXY_TOKEN}"}}'),
+        Reply.plain(502, "<html><body>" + "padding " * 60 + f"Authorization: Bearer {API_KEY}</body></html>", "text/html"),
+    ],
+    ids=["401-text", "502-json", "cut-at-500-chars"],
+)
+async def test_credentials_echoed_by_the_server_are_redacted(spawn_daemon, fake: FakeOllama, tmp_path: Path, echo):
+    daemon = await spawn_daemon("--log-level", "INFO", env={"OLLAMA_API_KEY": API_KEY})
+    await daemon.initialize({"model": "tiny", "headers": {"X-Proxy-Token": PROXY_TOKEN}})
+    fake.script(echo)
+
+    with pytest.raises(RpcError) as failure:
+        await daemon.request("chat/start", {"chatId": "c1", "prompt": "hi"})
+    await assert_responsive(daemon)
+
+    said = json.dumps([failure.value.message, failure.value.data])
+    assert "**" in said  # the marker (a cut at 500 characters may fall inside it, never inside the key)
+    for secret in (API_KEY, API_KEY[:12], PROXY_TOKEN):
+        assert secret not in said
+        assert secret not in daemon.stderr()
+    assert fake.requests[0].headers.get("authorization") == f"Bearer {API_KEY}"  # it was sent, only not shown

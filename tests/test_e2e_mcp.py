@@ -6,6 +6,7 @@ plays the model that calls their tools."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from fake_ollama import FakeOllama, Reply
+from fake_ollama import FakeModel, FakeOllama, Reply
 from harness import Daemon
 from real_parts import real_part
 from test_cli import finish, run_cli
@@ -196,11 +197,25 @@ async def test_structured_content_images_and_errors_become_text_for_the_model(sp
 
     await daemon.request("chat/start", {"chatId": "c1", "prompt": "go"}, timeout=40)
 
-    structured, image, error = (m["content"] for m in tool_results(fake, 1))
-    assert set(json.loads(structured)) >= {"temperature", "conditions", "humidity"}
-    assert "[image 1: image/png" in image
-    assert error.startswith("Error:")
+    structured, image, error = tool_results(fake, 1)
+    assert set(json.loads(structured["content"])) >= {"temperature", "conditions", "humidity"}
+    assert "[image 1: image/png" in image["content"] and "tiny cannot see images" in image["content"]
+    assert "images" not in image
+    assert error["content"].startswith("Error:")
     assert statuses(daemon)[-1] == "failed"
+
+
+async def test_a_model_that_can_see_gets_the_images(spawn_daemon, fake, tmp_path, everything):
+    fake.models["seer"] = FakeModel("seer", "gemma3", "4.3B", capabilities=["completion", "tools", "vision"], context_length=8192)
+    daemon = await open_daemon(spawn_daemon, tmp_path, {"everything": everything}, model="seer")
+    fake.script(Reply.text([], tool_calls=[call("everything__get-tiny-image")]), Reply.text(["a tiny image"]))
+
+    await daemon.request("chat/start", {"chatId": "c1", "prompt": "show"}, timeout=40)
+
+    [image] = tool_results(fake, 1)
+    [png] = image["images"]
+    assert base64.b64decode(png).startswith(b"\x89PNG")
+    assert "cannot see" not in image["content"]
 
 
 async def test_cancel_during_a_slow_tool_ends_the_turn_at_once_and_tells_the_server(spawn_daemon, fake, tmp_path, everything):
@@ -248,8 +263,12 @@ async def test_a_call_past_the_timeout_is_cancelled_and_reported(spawn_daemon, f
     assert statuses(daemon)[-1] == "failed"
 
 
-async def test_a_server_command_that_does_not_exist_fails_alone(spawn_daemon, fake, tmp_path, time_server):
-    daemon = await open_daemon(spawn_daemon, tmp_path, {"ghost": {"command": "no-such-mcp-server-anywhere"}, "time": time_server})
+async def test_a_server_command_that_does_not_exist_fails_alone(spawn_daemon, fake, tmp_path, time_server, closed_port_url):
+    daemon = await open_daemon(spawn_daemon, tmp_path, {
+        "ghost": {"command": "no-such-mcp-server-anywhere"},
+        "nowhere": {"url": f"{closed_port_url}/mcp"},
+        "time": time_server,
+    })
     fake.script(Reply.text(["still here"]))
 
     result = await daemon.request("chat/start", {"chatId": "c1", "prompt": "hi"}, timeout=40)
@@ -258,9 +277,11 @@ async def test_a_server_command_that_does_not_exist_fails_alone(spawn_daemon, fa
     servers = await servers_settled(daemon)
     assert servers["ghost"]["state"] == "failed"
     assert "command not found: no-such-mcp-server-anywhere" in servers["ghost"]["reason"]
+    assert servers["nowhere"]["state"] == "failed"
+    assert servers["nowhere"]["reason"].startswith(f"cannot use {closed_port_url}/mcp: ")
     assert servers["time"]["state"] == "ready"
-    shown = await daemon.wait_for(lambda: daemon.notifications("window/showMessage"))
-    assert "MCP server 'ghost' failed" in shown[0]["message"]
+    shown = await daemon.wait_for(lambda: len(daemon.notifications("window/showMessage")) == 2 and daemon.notifications("window/showMessage"))
+    assert sorted(m["message"].split(":")[1] for m in shown) == [" MCP server 'ghost' failed", " MCP server 'nowhere' failed"]
 
 
 async def test_a_killed_server_is_restarted_on_its_next_use(spawn_daemon, fake, tmp_path, everything):

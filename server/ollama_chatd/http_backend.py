@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from .llm import BackendError, BackendUnreachable, UpstreamError, sentence_start
+from .redaction import hide_secrets, redact_bytes, secret_values
 
 CONNECT_TIMEOUT_S = 10.0
 ERROR_BODY_READ_LIMIT = 64 * 1024  # enough for any real error; a proxy page gets cut
@@ -69,7 +70,24 @@ def describe_failure(exc: httpx.RequestError) -> str:
     if isinstance(exc, httpx.ConnectTimeout):
         return f"no connection within {CONNECT_TIMEOUT_S:g} s"
     text = str(exc).strip() or type(exc).__name__
+    if text == _ANYIO_GAVE_UP:
+        text = _socket_error(exc) or text
     return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS] + "…"
+
+
+_ANYIO_GAVE_UP = "All connection attempts failed"
+
+
+def _socket_error(exc: BaseException) -> str | None:
+    """The socket's own words ("Connection refused") beneath anyio's "All connection attempts failed"."""
+    cause = exc.__cause__ or exc.__context__
+    for _ in range(8):  # httpx -> httpcore -> anyio -> the socket's error
+        if cause is None:
+            return None
+        if isinstance(cause, OSError) and not isinstance(cause, ssl.SSLError) and (cause.errno or 0) > 0:
+            return os.strerror(cause.errno)
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -180,6 +198,15 @@ TIMEOUT = httpx.Timeout(connect=CONNECT_TIMEOUT_S, read=None, write=30.0, pool=N
 StatusError = Callable[[httpx.Response, bytes], BackendError]
 
 
+def hiding_secrets(status_error: StatusError, secrets: tuple[str, ...]) -> StatusError:
+    """`status_error` reading a body with the secrets blanked, its message blanked too."""
+
+    def error(response: httpx.Response, body: bytes) -> BackendError:
+        return hide_secrets(status_error(response, redact_bytes(body, secrets)), secrets)
+
+    return error
+
+
 class ServerConnection:
     """The httpx client of one model server, failing in the words every backend uses:
     a request that gets no status line means the server is unreachable."""
@@ -195,6 +222,7 @@ class ServerConnection:
     ):
         self.base_url = base_url.rstrip("/")
         self.server = server
+        self.secrets = secret_values(headers)  # blanked out of every error answer
         self.http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=default_headers(headers),

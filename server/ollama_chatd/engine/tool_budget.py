@@ -52,5 +52,13 @@ class ToolBudget:
         )
 
 
+    def afford(self, size: int) -> bool:
+        """Take `size` bytes (a result's images) from the room left, if there is that much."""
+        if size > self._room:
+            return False
+        self._room -= size
+        return True
+
+
 def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):g} MiB"

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import attrs
 
 from ollama_chatd import llm
-from ollama_chatd.engine.context import answer_reserve, estimate_tokens, fit_window
+from ollama_chatd.engine.context import answer_reserve, fit_window
 from ollama_chatd.engine.conversation import Conversation, Journal
 from ollama_chatd.engine.tool_budget import MAX_CALLS_PER_REPLY, ToolBudget
 from ollama_chatd.events import EventSink, StatusChange, StopReason, TextDelta
@@ -24,12 +24,20 @@ LONGEST_RETRY_AFTER_S = 30.0  # a server asking for a longer wait gets its error
 CHECKPOINT_SECONDS = 1.0
 
 
+@attrs.frozen
+class ToolResult:
+    """A result with images (base64): the model gets them only if it can see."""
+
+    text: str
+    images: tuple[str, ...]
+
+
 class ToolRunner(Protocol):
     """Runs the model's tool calls; see `ollama_chatd.tools.runner`."""
 
     def specs(self) -> tuple[llm.ToolSpec, ...]: ...
 
-    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
+    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str | ToolResult:
         """Return the tool's result for the model (failures too, as readable text).
         Cancelled, it reports nothing more: the caller `skip`s the call."""
         ...
@@ -88,7 +96,7 @@ class TurnSettings:
 
 
 @attrs.define
-class _Reply:
+class StreamedReply:
     """The assistant message being streamed in one round."""
 
     content: list[str] = attrs.Factory(list)
@@ -191,14 +199,14 @@ class Turn:
 
     # -- one model reply ---------------------------------------------------------------
 
-    async def _reply(self) -> _Reply:
+    async def _reply(self) -> StreamedReply:
         """One model reply, retrying what can be retried before anything arrived:
         a feature the model refuses (dropped), and a busy server (with backoff)."""
         delays = self._settings.busy_retry_delays
         busy_retries = 0
         while True:
             try:
-                reply = await self._stream_once(self._backend_request())
+                reply = await self._stream_once(await self._backend_request())
             except TurnFailed as failure:
                 if failure.partial is not None:
                     raise
@@ -225,7 +233,7 @@ class Turn:
         logger.info("%s: %s; retrying without %s", self._model.name, error, error.feature)
         return True
 
-    def _backend_request(self) -> llm.ChatRequest:
+    async def _backend_request(self) -> llm.ChatRequest:
         refused = self._settings.refused_features.get(self._model.name, set())
         offer_tools = self._settings.tools is not None and self._model.can("tools") and "tools" not in refused
         tools = self._settings.tools.specs() if offer_tools and self._settings.tools else ()
@@ -238,31 +246,34 @@ class Turn:
         num_ctx = self._conversation.num_ctx or 0
         return llm.ChatRequest(
             model=self._model.name,
-            messages=self._window(tools, num_ctx),
+            messages=await self._window(tools, num_ctx),
             tools=tools,
             think=think,
             options={**(self._request.options or {}), "num_ctx": num_ctx},
         )
 
-    def _window(self, tools: Sequence[llm.ToolSpec], num_ctx: int) -> tuple[llm.Message, ...]:
-        """The history that fits the context window (oldest whole turns left out)."""
-        messages = self._conversation.messages
-        head = messages[:1] if messages and messages[0].role == "system" else []
+    async def _window(self, tools: Sequence[llm.ToolSpec], num_ctx: int) -> tuple[llm.Message, ...]:
+        """The history that fits the context window (oldest whole turns left out).
+
+        Sized in a worker thread: a long history with big tool outputs takes a while
+        to estimate, and the other chats keep streaming meanwhile.
+        """
+        messages = tuple(self._conversation.messages)
+        head = messages[:1] if messages and messages[0].role == "system" else ()
         start = max(self._conversation.window_start, len(head))
         budget = num_ctx - answer_reserve(num_ctx)
-        if estimate_tokens([*head, *messages[start:]], tools) > budget:
-            new_start = fit_window(messages, start, budget, tools)
-            if new_start > start:
-                self._status(
-                    "truncated",
-                    f"left {new_start - start} older messages out so the chat fits the model's "
-                    f"{num_ctx}-token context window",
-                )
-                start = self._conversation.window_start = new_start
+        new_start = await asyncio.to_thread(fit_window, messages, start, budget, tools)
+        if new_start > start:
+            self._status(
+                "truncated",
+                f"left {new_start - start} older messages out so the chat fits the model's "
+                f"{num_ctx}-token context window",
+            )
+        start = self._conversation.window_start = new_start
         return (*head, *messages[start:])
 
-    async def _stream_once(self, request: llm.ChatRequest) -> _Reply:
-        reply = _Reply()
+    async def _stream_once(self, request: llm.ChatRequest) -> StreamedReply:
+        reply = StreamedReply()
         self._status("waiting", f"waiting for {request.model}")
         checkpoints = asyncio.create_task(self._checkpoint_while_streaming(reply))
         try:
@@ -297,7 +308,7 @@ class Turn:
         self._record(reply.message())
         return reply
 
-    async def _checkpoint_while_streaming(self, reply: _Reply) -> None:
+    async def _checkpoint_while_streaming(self, reply: StreamedReply) -> None:
         """Save the answer so far every second, off the token path, so a crash
         loses at most a second of it."""
         saved = 0
@@ -307,7 +318,7 @@ class Turn:
                 saved = size
                 self._journal.checkpoint(self._request.chat_id, _without_calls(reply.message()))
 
-    def _keep_partial(self, reply: _Reply, status: str) -> llm.Message | None:
+    def _keep_partial(self, reply: StreamedReply, status: str) -> llm.Message | None:
         # Tool calls of an interrupted reply never ran: keep only the text, so the
         # history never holds calls without results.
         if not (reply.content or reply.thinking):
@@ -325,6 +336,16 @@ class Turn:
 
     # -- tools ------------------------------------------------------------------------------
 
+    def _result_message(self, call: llm.ToolCall, result: str | ToolResult) -> llm.Message:
+        """A run's result, charged to the turn's budget; its images only for a model that can see."""
+        text, images = (result, ()) if isinstance(result, str) else (result.text, result.images)
+        text = self._budget.charge(text)
+        if images and not self._model.can("vision"):
+            text, images = f"{text}\n[the images are not shown: {self._model.name} cannot see images]", ()
+        elif images and not self._budget.afford(sum(len(image) for image in images)):
+            text, images = f"{text}\n[the images are not shown: this turn's tool results are too large]", ()
+        return attrs.evolve(_tool_message(call, text), images=images)
+
     async def _run_tools(self, calls: list[llm.ToolCall], *, skip: str | None = None, left_out: int = 0) -> None:
         tools = self._settings.tools
         assert tools is not None
@@ -334,10 +355,10 @@ class Turn:
             for index in range(len(calls)):
                 call_id, call = pending[0]
                 if (why := skip or self._budget.refusal(index, left_out)) is not None:
-                    result = tools.skip(chat_id, call_id, call, self._emit, why)
+                    message = _tool_message(call, tools.skip(chat_id, call_id, call, self._emit, why))
                 else:
-                    result = self._budget.charge(await tools.run(chat_id, call_id, call, self._emit))
-                self._record(_tool_message(call, result))
+                    message = self._result_message(call, await tools.run(chat_id, call_id, call, self._emit))
+                self._record(message)
                 pending.pop(0)
         except asyncio.CancelledError:
             # Every call the model made gets a result, so the next turn's history is valid;

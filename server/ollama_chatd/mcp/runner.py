@@ -8,17 +8,43 @@ each step, output capped, cancellation honoured.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from ollama_chatd import llm
-from ollama_chatd.engine.turn import ToolRunner
+from ollama_chatd.engine.turn import ToolResult, ToolRunner
 from ollama_chatd.events import Decision, EventSink
+from ollama_chatd.mcp.config import ServerConfig
 from ollama_chatd.mcp.connection import CallFailed, ServerUnavailable
 from ollama_chatd.mcp.host import McpHost, OfferedTool
 from ollama_chatd.tools.runner import PREVIEW_CHARS, CallReporter
 from ollama_chatd.tools.workspace import ToolError
 
 DEFAULT_CALL_TIMEOUT = 120.0
+
+
+def with_mcp_tools(
+    tools: ToolRunner,
+    servers: Sequence[ServerConfig],
+    *,
+    approver: CallApprover,
+    cwd: Path,
+    auto_approve: frozenset[str],
+    call_timeout: float,
+    on_problem: Callable[[str], None],
+) -> tuple[ToolRunner, McpHost | None]:
+    """`tools` and the tools of `servers`, which start now (in the background), with
+    the host that runs them (to list and close); `tools` alone without servers.
+
+    What a front-end calls once per session: `app.open_workspace` with the editor's
+    `initializationOptions.mcpServers`, the ACP front-end with `config.from_acp()` of
+    `session/new`'s `mcpServers`."""
+    if not servers:
+        return tools, None
+    host = McpHost(servers, cwd=cwd, on_problem=on_problem)
+    host.start()
+    return CombinedTools(tools, McpTools(host, approver, auto_approve, call_timeout)), host
 
 
 class CallApprover(Protocol):
@@ -46,7 +72,7 @@ class McpTools:
     def owns(self, name: str) -> bool:
         return self._host.find(name) is not None
 
-    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
+    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str | ToolResult:
         report = CallReporter(call_id, call, emit)
         report("pending")
         offered = self._host.find(call.name)
@@ -65,7 +91,7 @@ class McpTools:
             report("failed", error=output.text[:PREVIEW_CHARS])
             return f"Error: {output.text}"
         report("completed", output=output.text[:PREVIEW_CHARS])
-        return output.text
+        return ToolResult(output.text, output.images) if output.images else output.text
 
     async def _permitted(
         self, chat_id: str, call_id: str, call: llm.ToolCall, offered: OfferedTool, report: CallReporter
@@ -90,7 +116,7 @@ class CombinedTools:
     def specs(self) -> tuple[llm.ToolSpec, ...]:
         return (*self._workspace.specs(), *self._mcp.specs())
 
-    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
+    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str | ToolResult:
         runner = self._mcp if self._mcp.owns(call.name) else self._workspace
         return await runner.run(chat_id, call_id, call, emit)
 

@@ -22,6 +22,7 @@ from ..http_backend import (
     StatusError,
     closed_mid_answer,
     describe_failure,
+    hiding_secrets,
     read_at_most,
     stalled,
     with_bearer_token,
@@ -195,7 +196,7 @@ class OpenAIClient:
                 api_key=self._api_key,
             )
 
-        return error
+        return hiding_secrets(error, self._connection.secrets)
 
 
 def _is_event_stream(response: httpx.Response) -> bool:
