@@ -263,8 +263,12 @@ async def test_a_call_past_the_timeout_is_cancelled_and_reported(spawn_daemon, f
     assert statuses(daemon)[-1] == "failed"
 
 
-async def test_a_server_command_that_does_not_exist_fails_alone(spawn_daemon, fake, tmp_path, time_server):
-    daemon = await open_daemon(spawn_daemon, tmp_path, {"ghost": {"command": "no-such-mcp-server-anywhere"}, "time": time_server})
+async def test_a_server_command_that_does_not_exist_fails_alone(spawn_daemon, fake, tmp_path, time_server, closed_port_url):
+    daemon = await open_daemon(spawn_daemon, tmp_path, {
+        "ghost": {"command": "no-such-mcp-server-anywhere"},
+        "nowhere": {"url": f"{closed_port_url}/mcp"},
+        "time": time_server,
+    })
     fake.script(Reply.text(["still here"]))
 
     result = await daemon.request("chat/start", {"chatId": "c1", "prompt": "hi"}, timeout=40)
@@ -273,9 +277,11 @@ async def test_a_server_command_that_does_not_exist_fails_alone(spawn_daemon, fa
     servers = await servers_settled(daemon)
     assert servers["ghost"]["state"] == "failed"
     assert "command not found: no-such-mcp-server-anywhere" in servers["ghost"]["reason"]
+    assert servers["nowhere"]["state"] == "failed"
+    assert servers["nowhere"]["reason"].startswith(f"cannot use {closed_port_url}/mcp: ")
     assert servers["time"]["state"] == "ready"
-    shown = await daemon.wait_for(lambda: daemon.notifications("window/showMessage"))
-    assert "MCP server 'ghost' failed" in shown[0]["message"]
+    shown = await daemon.wait_for(lambda: len(daemon.notifications("window/showMessage")) == 2 and daemon.notifications("window/showMessage"))
+    assert sorted(m["message"].split(":")[1] for m in shown) == [" MCP server 'ghost' failed", " MCP server 'nowhere' failed"]
 
 
 async def test_a_killed_server_is_restarted_on_its_next_use(spawn_daemon, fake, tmp_path, everything):

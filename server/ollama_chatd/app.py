@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import attrs
 
@@ -25,7 +26,7 @@ from ollama_chatd.config import ServeOptions, Settings
 from ollama_chatd.engine.engine import ChatEngine, ToolRunner
 from ollama_chatd.engine.model_call import ModelCalls
 from ollama_chatd.mcp.host import McpHost
-from ollama_chatd.mcp.runner import CombinedTools, McpTools
+from ollama_chatd.mcp.runner import CallApprover, with_mcp_tools
 from ollama_chatd.store import ChatStore, default_state_dir
 from ollama_chatd.tools.runner import Approver, EditApplier, WorkspaceTools
 from ollama_chatd.tools.workspace import Workspace
@@ -33,6 +34,10 @@ from ollama_chatd.tools.workspace import Workspace
 __all__ = ["Parts", "build_backend", "build_engine", "open_workspace", "store_location"]
 
 logger = logging.getLogger(__name__)
+
+
+class UserApprover(Approver, CallApprover, Protocol):
+    """Asks the user before a change to a file (with its diff) and before an MCP tool call."""
 
 
 @attrs.frozen
@@ -59,7 +64,7 @@ def open_workspace(
     serve: ServeOptions,
     workspace: Workspace,
     *,
-    approver: Approver,
+    approver: UserApprover,
     applier: EditApplier,
     on_problem: Callable[[str], None],
 ) -> Parts:
@@ -73,12 +78,15 @@ def open_workspace(
     backend = build_backend(settings)
     folder = workspace.folders[0].path
     store = ChatStore.open(store_location(serve, settings), str(folder), on_degraded=on_problem)
-    tools: ToolRunner = WorkspaceTools(workspace, approver, applier, auto_approve=settings.auto_approve)
-    mcp = None
-    if settings.mcp_servers:
-        mcp = McpHost(settings.mcp_servers, cwd=folder, on_problem=on_problem)
-        mcp.start()
-        tools = CombinedTools(tools, McpTools(mcp, approver, settings.auto_approve, settings.mcp_call_timeout))
+    tools, mcp = with_mcp_tools(
+        WorkspaceTools(workspace, approver, applier, auto_approve=settings.auto_approve),
+        settings.mcp_servers,
+        approver=approver,
+        cwd=folder,
+        auto_approve=settings.auto_approve,
+        call_timeout=settings.mcp_call_timeout,
+        on_problem=on_problem,
+    )
     engine = build_engine(settings, backend, store, tools)
     model_calls = ModelCalls(backend, engine.models, max_context=settings.max_context)
     return Parts(settings, workspace, backend, store, engine, model_calls, mcp)

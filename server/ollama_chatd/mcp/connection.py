@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 State = Literal["starting", "ready", "failed"]
 START_TIMEOUT = 30.0  # seconds to start, initialize and list tools (npx may download first)
 MAX_RESTARTS = 3  # per server and session: a server that keeps crashing stays down
+STOPPED = "stopped before it was ready: the daemon is closing"
 
 
 @attrs.frozen
@@ -113,11 +114,11 @@ class Connection:
         except TimeoutError:
             self._set("failed", f"did not start within {START_TIMEOUT:g} s")
         except Exception as error:  # noqa: BLE001 - whatever a server does, the daemon goes on
-            self._set("failed", _describe(error))
+            self._set("failed", self._describe(error))
         finally:
             self._session = None
             if self.state == "starting":  # cancelled while starting: the daemon is closing
-                self._set("failed", "stopped")
+                self._set("failed", STOPPED)
 
     def _transport(self, mcp: Any, stack: contextlib.AsyncExitStack) -> contextlib.AbstractAsyncContextManager[Any]:
         config = self.config
@@ -143,10 +144,18 @@ class Connection:
             self._settled.set()
         self._on_change(self)
 
+    def _describe(self, error: BaseException) -> str:
+        """One sentence for a failure, from the innermost error of a task group's group."""
+        while isinstance(error, BaseExceptionGroup) and error.exceptions:
+            error = error.exceptions[0]
+        if isinstance(self.config, HttpServer):
+            return f"cannot use {self.config.url}: {error or type(error).__name__}"
+        return _describe_start(error)
+
     # -- calls ------------------------------------------------------------------------------
 
     async def _usable_session(self) -> Any:
-        if self.state == "failed" and self.restarts < MAX_RESTARTS and self.reason != "stopped":
+        if self.state == "failed" and self.restarts < MAX_RESTARTS and self.reason != STOPPED:
             self.restarts += 1
             logger.info("restarting MCP server '%s' (restart %d of at most %d)", self.name, self.restarts, MAX_RESTARTS)
             await self.close()
@@ -193,10 +202,7 @@ def _remote_tool(tool: Any) -> RemoteTool:
     )
 
 
-def _describe(error: BaseException) -> str:
-    """One sentence for a failure, from the innermost error of a task-group's group."""
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]
+def _describe_start(error: BaseException) -> str:
     if isinstance(error, FileNotFoundError):
         return f"command not found: {error.filename or error}"
     if isinstance(error, PermissionError):

@@ -17,7 +17,7 @@ import attrs
 
 from ollama_chatd import llm
 from ollama_chatd.mcp.config import HttpServer, ServerConfig
-from ollama_chatd.mcp.connection import Connection, RemoteTool
+from ollama_chatd.mcp.connection import STOPPED, Connection, RemoteTool
 from ollama_chatd.mcp.results import ToolOutput, tool_output
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class McpHost:
         await asyncio.gather(*(c.close() for c in self._connections))
 
     def _changed(self, connection: Connection) -> None:
-        if connection.state == "failed" and connection.reason != "stopped":
+        if connection.state == "failed" and connection.reason != STOPPED:
             self._on_problem(f"MCP server '{connection.name}' failed: {connection.reason}")
         if connection.state == "ready":  # a restart keeps the tools it had: names stay put
             self._offered = self._index()

@@ -8,17 +8,43 @@ each step, output capped, cancellation honoured.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from ollama_chatd import llm
 from ollama_chatd.engine.turn import ToolResult, ToolRunner
 from ollama_chatd.events import Decision, EventSink
+from ollama_chatd.mcp.config import ServerConfig
 from ollama_chatd.mcp.connection import CallFailed, ServerUnavailable
 from ollama_chatd.mcp.host import McpHost, OfferedTool
 from ollama_chatd.tools.runner import PREVIEW_CHARS, CallReporter
 from ollama_chatd.tools.workspace import ToolError
 
 DEFAULT_CALL_TIMEOUT = 120.0
+
+
+def with_mcp_tools(
+    tools: ToolRunner,
+    servers: Sequence[ServerConfig],
+    *,
+    approver: CallApprover,
+    cwd: Path,
+    auto_approve: frozenset[str],
+    call_timeout: float,
+    on_problem: Callable[[str], None],
+) -> tuple[ToolRunner, McpHost | None]:
+    """`tools` and the tools of `servers`, which start now (in the background), with
+    the host that runs them (to list and close); `tools` alone without servers.
+
+    What a front-end calls once per session: `app.open_workspace` with the editor's
+    `initializationOptions.mcpServers`, the ACP front-end with `config.from_acp()` of
+    `session/new`'s `mcpServers`."""
+    if not servers:
+        return tools, None
+    host = McpHost(servers, cwd=cwd, on_problem=on_problem)
+    host.start()
+    return CombinedTools(tools, McpTools(host, approver, auto_approve, call_timeout)), host
 
 
 class CallApprover(Protocol):
