@@ -203,3 +203,18 @@ async def test_a_closed_client_drops_updates_instead_of_failing():
 def test_serve_does_not_load_the_acp_sdk():
     code = "import sys, ollama_chatd.cli.main, ollama_chatd.rpc.stdio; print('acp' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_an_unknown_backend_is_refused_with_the_known_ones(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "ollama_chatd", "acp", "--backend", "nope"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert '`backend` must be one of "ollama"' in done.stderr
+
+
+def test_a_file_as_stdout_is_refused_with_how_to_pipe(tmp_path):
+    with (tmp_path / "out").open("w") as out:
+        done = subprocess.run([sys.executable, "-m", "ollama_chatd", "acp"], stdin=subprocess.DEVNULL, stdout=out,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    assert done.returncode == 2 and (tmp_path / "out").read_text() == ""
+    assert "stdin and stdout must be pipes" in done.stderr and "Traceback" not in done.stderr

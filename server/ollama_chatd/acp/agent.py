@@ -24,6 +24,7 @@ from ollama_chatd.acp.projects import Projects
 from ollama_chatd.acp.prompt import UnsupportedContent, read_prompt
 from ollama_chatd.acp.replay import replay
 from ollama_chatd.acp.session import Session, TurnReporter
+from ollama_chatd.config import Settings
 from ollama_chatd.engine.engine import TurnRequest
 
 logger = logging.getLogger(__name__)
@@ -72,10 +73,10 @@ def _as_acp(error: Any) -> RequestError:
 
 
 class ChatAgent:
-    def __init__(self, projects: Projects, default_model: str | None, auto_approve: frozenset[str]):
+    def __init__(self, projects: Projects, settings: Settings):
         self._projects = projects
-        self._default_model = default_model
-        self._auto_approve = auto_approve
+        self._default_model = settings.default_model
+        self._auto_approve = settings.auto_approve
         self._sessions: dict[str, Session] = {}
         self._client: Any = None
         self._client_capabilities: schema.ClientCapabilities | None = None

@@ -4,29 +4,67 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
 
 from acp import run_agent
 
 from ollama_chatd.acp.agent import ChatAgent
 from ollama_chatd.acp.projects import Projects
-from ollama_chatd.app import build_backend
-from ollama_chatd.config import InitializationOptions, Settings
-from ollama_chatd.store import default_state_dir
+from ollama_chatd.app import build_backend, store_location
+from ollama_chatd.config import InitializationOptions, OptionError, ServeOptions, Settings
+from ollama_chatd.rpc.startup import claim_stdout
+
+# The SDK's own limit: a prompt may embed files and images.
+MAX_LINE_BYTES = 50 * 1024 * 1024
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.resolve(InitializationOptions(model=args.model))
-    state_dir = None if args.no_store else (args.state_dir or default_state_dir())
+    settings = Settings.resolve(InitializationOptions(model=args.model, backend=args.backend))
+    state_dir = store_location(ServeOptions(args.state_dir, args.no_store), settings)
     try:
-        asyncio.run(_serve(settings, state_dir))
-    except KeyboardInterrupt:
-        pass
+        backend = build_backend(settings)
+    except OptionError as error:
+        print(f"ollama-chatd acp: {error}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(ChatAgent(Projects(backend, settings, state_dir), settings), claim_stdout()))
+    except _NotAPipe as error:
+        print(f"ollama-chatd acp: {error}", file=sys.stderr)
+        return 2
     return 0
 
-async def _serve(settings: Settings, state_dir) -> None:
-    backend = build_backend(settings)
-    agent = ChatAgent(Projects(backend, settings, state_dir), settings.default_model, settings.auto_approve)
+
+async def _serve(agent: ChatAgent, protocol_out: int) -> None:
     try:
-        await run_agent(agent)
+        writer, reader = await _stdio(protocol_out)
+        await run_agent(agent, writer, reader)
     finally:
         await agent.close()
+
+
+class _NotAPipe(Exception):
+    def __init__(self) -> None:
+        super().__init__(
+            "stdin and stdout must be pipes (an editor starts `ollama-chatd acp` with pipes); "
+            "to try it by hand, pipe into it: `cat requests.jsonl | ollama-chatd acp | cat`"
+        )
+
+
+async def _stdio(protocol_out: int) -> tuple[asyncio.StreamWriter, asyncio.StreamReader]:
+    """Streams on stdin and on the protocol's stdout (the real one: `claim_stdout`
+    sent every other write on fd 1 to stderr, so nothing else can reach the client)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_LINE_BYTES)
+    try:  # asyncio cannot wait on a regular file
+        transport, protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, os.fdopen(protocol_out, "wb", buffering=0)
+        )
+    except ValueError:
+        raise _NotAPipe() from None
+    try:
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    except ValueError:
+        transport.close()
+        raise _NotAPipe() from None
+    return asyncio.StreamWriter(transport, protocol, reader, loop), reader

@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         "The daemon for editors that speak the Agent Client Protocol (docs/acp.md).",
     )
     acp.add_argument("--model", "-m", help="the default model of new sessions (default: $OLLAMA_CHATD_MODEL)")
+    acp.add_argument("--backend", default="ollama", help="the model server (default: %(default)s)")
     acp.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
     acp.add_argument("--log-file", help="write the log here instead of stderr (default: stderr)")
     add_store_options(acp)

@@ -13,12 +13,11 @@ import asyncio
 import itertools
 from typing import Any
 
-import attrs
-
 from ollama_chatd import llm
 from ollama_chatd.engine.context import context_size
 from ollama_chatd.engine.conversation import Conversation, Conversations, Journal
 from ollama_chatd.engine.models import ModelCatalog
+from ollama_chatd.engine.running import RunningTasks
 from ollama_chatd.engine.turn import (
     BUSY_RETRY_DELAYS,
     ToolRunner,
@@ -68,12 +67,6 @@ class ImagesNotSupported(Exception):
         self.model = model
 
 
-@attrs.define
-class _RunningTurn:
-    task: asyncio.Task[Any]
-    stop_requested: bool = False
-
-
 class ChatEngine:
     def __init__(
         self,
@@ -92,7 +85,7 @@ class ChatEngine:
         self._max_context = max_context
         self.models = ModelCatalog(backend)
         self._conversations = Conversations(journal)
-        self._running: dict[str, _RunningTurn] = {}
+        self._running = RunningTasks()
         call_numbers = itertools.count(1)
         self._turn_settings = TurnSettings(
             tools=tools,
@@ -109,42 +102,30 @@ class ChatEngine:
         """Stop the chat's running turn and return the task running it; its
         `run_turn` returns a result with `stop_reason="cancelled"`. None when no
         turn runs, or it is already being stopped (the first stop decides)."""
-        running = self._running.get(chat_id)
-        if running is None or running.stop_requested or running.task.cancelling():
-            return None
-        running.stop_requested = True
-        running.task.cancel()
-        return running.task
+        return self._running.stop(chat_id)
 
     def cancel_all(self) -> list[asyncio.Task[Any]]:
-        return [task for chat_id in list(self._running) if (task := self.cancel(chat_id))]
+        return self._running.stop_all()
 
     async def run_turn(self, request: TurnRequest, emit: EventSink) -> TurnResult:
         if request.chat_id in self._running:
             raise ChatBusy(request.chat_id)
-        task = asyncio.current_task()
-        assert task is not None
-        running = self._running[request.chat_id] = _RunningTurn(task)
-        turn: Turn | None = None
-        try:
-            conversation = await self._conversation_for(request)
-            model = await self._model_for(request, conversation)
-            turn = Turn(conversation, model, request, self._backend, self._journal, self._turn_settings, emit)
+        with self._running.register(request.chat_id) as running:
+            turn: Turn | None = None
             try:
-                return await turn.run()
-            finally:
-                self._settle(conversation, turn, model.name)
-        except asyncio.CancelledError:
-            # A stop asked through `cancel()` is a normal end of the turn, whatever
-            # cancellations came after it; any other (the front-end's own, shutdown)
-            # propagates.
-            if not running.stop_requested:
-                raise
-            while task.uncancel():
-                pass
-            return turn.result("cancelled") if turn else TurnResult.nothing(request.chat_id, "cancelled")
-        finally:
-            del self._running[request.chat_id]
+                conversation = await self._conversation_for(request)
+                model = await self._model_for(request, conversation)
+                turn = Turn(conversation, model, request, self._backend, self._journal, self._turn_settings, emit)
+                try:
+                    return await turn.run()
+                finally:
+                    self._settle(conversation, turn, model.name)
+            except asyncio.CancelledError:
+                # A stop asked through `cancel()` is a normal end of the turn; any other
+                # cancellation (the front-end's own, shutdown) propagates.
+                if not running.stopped_on_request():
+                    raise
+                return turn.result("cancelled") if turn else TurnResult.nothing(request.chat_id, "cancelled")
 
     async def _conversation_for(self, request: TurnRequest) -> Conversation:
         conversation = await self._conversations.get(request.chat_id)

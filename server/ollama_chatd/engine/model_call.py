@@ -18,7 +18,8 @@ import attrs
 from ollama_chatd import llm
 from ollama_chatd.engine.context import context_size
 from ollama_chatd.engine.models import ModelCatalog
-from ollama_chatd.engine.turn import TurnFailed
+from ollama_chatd.engine.running import RunningTasks
+from ollama_chatd.engine.turn import StreamedReply, TurnFailed
 from ollama_chatd.events import CallStopReason, EventSink, TextDelta
 
 
@@ -46,50 +47,33 @@ class CallResult:
     usage: llm.Usage
 
 
-@attrs.define
-class _Running:
-    task: asyncio.Task[Any]
-    stop_requested: bool = False
-
-
 class ModelCalls:
     def __init__(self, backend: llm.ChatBackend, models: ModelCatalog, *, max_context: int):
         self._backend = backend
         self._models = models
         self._max_context = max_context
-        self._running: dict[str, _Running] = {}
+        self._running = RunningTasks()
 
     def cancel(self, request_id: str) -> asyncio.Task[Any] | None:
         """Stop a running call (its `run` returns what was streamed); None if none runs."""
-        running = self._running.get(request_id)
-        if running is None or running.stop_requested or running.task.cancelling():
-            return None
-        running.stop_requested = True
-        running.task.cancel()
-        return running.task
+        return self._running.stop(request_id)
 
     def cancel_all(self) -> list[asyncio.Task[Any]]:
-        return [task for request_id in list(self._running) if (task := self.cancel(request_id))]
+        return self._running.stop_all()
 
     async def run(self, request: CallRequest, emit: EventSink) -> CallResult:
         if request.request_id in self._running:
             raise CallBusy(request.request_id)
-        task = asyncio.current_task()
-        assert task is not None
-        running = self._running[request.request_id] = _Running(task)
-        reply = _Reply()
-        try:
-            backend_request = await self._backend_request(request)
-            await self._stream(backend_request, reply, emit)
-            return reply.result(request.request_id, reply.stop_reason())
-        except asyncio.CancelledError:
-            if not running.stop_requested:
-                raise  # $/cancelRequest or shutdown: the front-end answers it
-            while task.uncancel():
-                pass
-            return reply.result(request.request_id, "cancelled")
-        finally:
-            del self._running[request.request_id]
+        with self._running.register(request.request_id) as running:
+            reply = _CallReply()
+            try:
+                backend_request = await self._backend_request(request)
+                await self._stream(backend_request, reply, emit)
+                return reply.result(request.request_id, reply.stop_reason())
+            except asyncio.CancelledError:
+                if not running.stopped_on_request():
+                    raise  # $/cancelRequest or shutdown: the front-end answers it
+                return reply.result(request.request_id, "cancelled")
 
     async def _backend_request(self, request: CallRequest) -> llm.ChatRequest:
         model = await self._models.describe(request.model)
@@ -102,7 +86,7 @@ class ModelCalls:
             options={**(request.options or {}), "num_ctx": context_size(model, request.options, self._max_context)},
         )
 
-    async def _stream(self, request: llm.ChatRequest, reply: _Reply, emit: EventSink) -> None:
+    async def _stream(self, request: llm.ChatRequest, reply: _CallReply, emit: EventSink) -> None:
         try:
             async with contextlib.aclosing(self._backend.stream_chat(request)) as chunks:
                 async for chunk in chunks:
@@ -114,13 +98,7 @@ class ModelCalls:
 
 
 @attrs.define
-class _Reply:
-    content: list[str] = attrs.Factory(list)
-    thinking: list[str] = attrs.Factory(list)
-    tool_calls: list[llm.ToolCall] = attrs.Factory(list)
-    done_reason: llm.DoneReason | None = None
-    usage: llm.Usage = attrs.Factory(llm.Usage)
-
+class _CallReply(StreamedReply):
     def add(self, chunk: llm.ChatChunk, emit: Callable[[TextDelta], None]) -> None:
         if chunk.thinking:
             self.thinking.append(chunk.thinking)
@@ -137,11 +115,6 @@ class _Reply:
         if self.tool_calls:
             return "tool_calls"
         return "max_tokens" if self.done_reason == "length" else "end_turn"
-
-    def message(self) -> llm.Message:
-        return llm.Message(
-            "assistant", "".join(self.content), "".join(self.thinking) or None, tool_calls=tuple(self.tool_calls)
-        )
 
     def partial(self) -> llm.Message | None:
         """What a failed call had streamed, if anything (the error carries it)."""

@@ -96,7 +96,7 @@ class TurnSettings:
 
 
 @attrs.define
-class _Reply:
+class StreamedReply:
     """The assistant message being streamed in one round."""
 
     content: list[str] = attrs.Factory(list)
@@ -199,7 +199,7 @@ class Turn:
 
     # -- one model reply ---------------------------------------------------------------
 
-    async def _reply(self) -> _Reply:
+    async def _reply(self) -> StreamedReply:
         """One model reply, retrying what can be retried before anything arrived:
         a feature the model refuses (dropped), and a busy server (with backoff)."""
         delays = self._settings.busy_retry_delays
@@ -269,8 +269,8 @@ class Turn:
                 start = self._conversation.window_start = new_start
         return (*head, *messages[start:])
 
-    async def _stream_once(self, request: llm.ChatRequest) -> _Reply:
-        reply = _Reply()
+    async def _stream_once(self, request: llm.ChatRequest) -> StreamedReply:
+        reply = StreamedReply()
         self._status("waiting", f"waiting for {request.model}")
         checkpoints = asyncio.create_task(self._checkpoint_while_streaming(reply))
         try:
@@ -305,7 +305,7 @@ class Turn:
         self._record(reply.message())
         return reply
 
-    async def _checkpoint_while_streaming(self, reply: _Reply) -> None:
+    async def _checkpoint_while_streaming(self, reply: StreamedReply) -> None:
         """Save the answer so far every second, off the token path, so a crash
         loses at most a second of it."""
         saved = 0
@@ -315,7 +315,7 @@ class Turn:
                 saved = size
                 self._journal.checkpoint(self._request.chat_id, _without_calls(reply.message()))
 
-    def _keep_partial(self, reply: _Reply, status: str) -> llm.Message | None:
+    def _keep_partial(self, reply: StreamedReply, status: str) -> llm.Message | None:
         # Tool calls of an interrupted reply never ran: keep only the text, so the
         # history never holds calls without results.
         if not (reply.content or reply.thinking):
