@@ -4,6 +4,7 @@ agent sends is checked against ACP v1's JSON Schema."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from acp_client import AcpClient, AcpError
 from fake_ollama import FakeOllama, Reply
+from real_parts import real_part
 
 
 def call(name: str, **arguments: Any) -> dict[str, Any]:
@@ -244,6 +246,29 @@ async def test_without_fs_capabilities_edits_go_to_disk(spawn_client, fake, work
     await prompt(client, session, "Write")
     assert (workspace / "a.txt").read_text() == "disk"
     assert not [e for e in client.events if e["event"] == "write"]
+
+
+async def test_mcp_servers_of_the_session_give_the_model_their_tools(client, fake, workspace):
+    time_server = str(real_part("mcp-server-time", "40-mcp-servers.sh"))
+    fake.script(Reply.text("", tool_calls=[call("time__get_current_time", timezone="Asia/Tokyo")]),
+                Reply.text("It is late."), model="tiny")
+    result = await client.request("session/new", {"cwd": str(workspace), "mcpServers": [
+        {"name": "time", "command": time_server, "args": ["--local-timezone", "UTC"], "env": []}]})
+    session = result["sessionId"]
+    assert await prompt(client, session, "What time is it in Tokyo?") == {"stopReason": "end_turn"}
+    assert "time__get_current_time" in {t["function"]["name"] for t in fake.requests[0].body["tools"]}
+    done = tool_updates(client, session)[-1]
+    assert done["status"] == "completed" and "Asia/Tokyo" in done["content"][0]["content"]["text"]
+    [result] = [m for m in fake.requests[1].body["messages"] if m["role"] == "tool"]
+    assert json.loads(result["content"])["timezone"] == "Asia/Tokyo"
+
+
+async def test_an_mcp_server_the_agent_cannot_use_is_refused_by_name(client, workspace):
+    with pytest.raises(AcpError) as error:
+        await client.request("session/new", {"cwd": str(workspace), "mcpServers": [
+            {"type": "sse", "name": "old", "url": "http://127.0.0.1:1/sse", "headers": []}]})
+    assert error.value.code == -32602 and error.value.data["field"] == "mcpServers.old.type"
+    assert "use the server's streamable HTTP endpoint" in error.value.message
 
 
 # -- cancel ------------------------------------------------------------------------------

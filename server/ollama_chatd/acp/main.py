@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ollama-chatd acp: {error}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_serve(ChatAgent(Projects(backend, settings, state_dir), settings), claim_stdout()))
+        asyncio.run(_serve(ChatAgent(Projects(backend, state_dir), settings), claim_stdout()))
     except _NotAPipe as error:
         print(f"ollama-chatd acp: {error}", file=sys.stderr)
         return 2
