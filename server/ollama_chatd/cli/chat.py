@@ -48,10 +48,10 @@ async def _chat(args: argparse.Namespace) -> int:
         try:
             await client.request("initialize", _initialize_params(args, workspace, mcp_servers))
         except RpcError as error:
-            view.error(in_cli_terms(error.message, error.data))
+            view.error(in_cli_terms(error.message, error.data, args.backend))
             return 1
         client.notify("initialized", {})
-        return await _ask(client, view, stop, _start_params(args))
+        return await _ask(client, view, stop, _start_params(args), args.backend)
     except ConnectionError as error:
         view.error(f"the daemon stopped unexpectedly: {error}")
         return 1
@@ -60,7 +60,9 @@ async def _chat(args: argparse.Namespace) -> int:
         await client.close(timeout=0.5 if stop.abandoned.done() else 5.0)
 
 
-async def _ask(client: StdioClient, view: TerminalView | JsonView, stop: Stop, params: dict[str, Any]) -> int:
+async def _ask(
+    client: StdioClient, view: TerminalView | JsonView, stop: Stop, params: dict[str, Any], backend: str
+) -> int:
     msg_id, reply = client.send_request("chat/start", params)
     stop.watch(msg_id)
     loop = asyncio.get_running_loop()
@@ -74,7 +76,7 @@ async def _ask(client: StdioClient, view: TerminalView | JsonView, stop: Stop, p
         result = reply.result()
     except RpcError as error:
         if error.code != REQUEST_CANCELLED:
-            view.error(in_cli_terms(error.message, error.data))
+            view.error(in_cli_terms(error.message, error.data, backend))
             return 1
         if stop.output_closed:
             return EXIT_CLOSED_PIPE
@@ -97,9 +99,14 @@ def _serve_command(args: argparse.Namespace) -> list[str]:
 
 
 def _initialize_params(args: argparse.Namespace, workspace: Path, mcp_servers: dict[str, Any] | None) -> dict[str, Any]:
-    options = {
-        key: value for key, value in (("model", args.model), ("ollamaHost", args.host), ("mcpServers", mcp_servers)) if value
-    }
+    given = (
+        ("backend", args.backend),
+        ("model", args.model),
+        ("ollamaHost", args.host),
+        ("baseUrl", args.base_url),
+        ("mcpServers", mcp_servers),
+    )
+    options = {key: value for key, value in given if value}
     return {
         "processId": os.getpid(),
         "clientInfo": {"name": "ollama-chatd chat"},
