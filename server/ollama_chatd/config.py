@@ -71,6 +71,8 @@ class InitializationOptions:
     # MCP servers whose tools the model gets (docs/mcp.md)
     mcp_servers: tuple[ServerConfig, ...] = ()
     mcp_call_timeout_seconds: float = attrs.field(default=120.0, validator=_positive)
+    # With no workspace folder, may the tools act on the daemon's working directory?
+    use_working_directory: bool = False
 
 
 @attrs.frozen
@@ -89,6 +91,7 @@ class Settings:
     state_dir: str | None
     mcp_servers: tuple[ServerConfig, ...]
     mcp_call_timeout: float
+    use_working_directory: bool
 
     @classmethod
     def resolve(cls, options: InitializationOptions, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -105,6 +108,7 @@ class Settings:
             state_dir=options.state_dir,
             mcp_servers=options.mcp_servers,
             mcp_call_timeout=options.mcp_call_timeout_seconds,
+            use_working_directory=options.use_working_directory,
         )
 
 
