@@ -15,6 +15,7 @@ from typing import Any
 
 from ollama_chatd.cli.advice import in_cli_terms
 from ollama_chatd.cli.rpc_client import RpcError, StdioClient
+from ollama_chatd.cli.safe_text import change_size, printable
 from ollama_chatd.cli.terminal import Stop, read_line
 from ollama_chatd.config import chosen_backend
 from ollama_chatd.mcp.config import read_config_file
@@ -157,7 +158,8 @@ class Permission:
             return {"decision": "deny"}
         # An MCP tool's call changes no file: what it will do is in its arguments.
         self._view.show_change(params["title"], params["diff"] or json.dumps(params["arguments"], indent=2))
-        answer = await read_line("Allow? [y]es / [a]lways / [N]o: ")
+        size = f"({change_size(params['diff'])}) " if params["diff"] else ""
+        answer = await read_line(f"{size}Allow? [y]es / [a]lways / [N]o: ")
         if answer is None:  # Ctrl-D: as Ctrl-C, the question ends here
             self._stop.cancel()
             return {"decision": "deny"}
@@ -218,12 +220,12 @@ class TerminalView:
         self._stop_spinner()
         text = params["text"]
         if params["kind"] == "thinking":
-            sys.stderr.write(f"\x1b[2m{text}\x1b[0m" if self._fancy else text)
+            sys.stderr.write(f"\x1b[2m{printable(text)}\x1b[0m" if self._fancy else printable(text))
             sys.stderr.flush()
         else:
             if self._last_kind == "thinking":
                 sys.stderr.write("\n")
-            self._out(text)
+            self._out(printable(text))
             self._wrote_content = True
         self._last_kind = params["kind"]
 
@@ -238,7 +240,7 @@ class TerminalView:
 
     def show_change(self, title: str, diff: str) -> None:
         self._end_line()
-        sys.stderr.write(f"{title}\n{diff}\n")
+        sys.stderr.write(f"{printable(title)}\n{printable(diff)}\n")
 
     def notice(self, text: str) -> None:
         self._end_line()
@@ -257,7 +259,7 @@ class TerminalView:
 
     def error(self, message: str) -> None:
         self._end_line()
-        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.write(f"error: {printable(message)}\n")
 
     def close(self) -> None:
         self._stop_spinner()
@@ -278,6 +280,7 @@ class TerminalView:
             self._stop.close_output()
 
     def _note(self, text: str) -> None:
+        text = printable(text)
         sys.stderr.write(f"\x1b[2m— {text}\x1b[0m\n" if self._fancy else f"— {text}\n")
 
 
@@ -309,7 +312,7 @@ class JsonView:
         pass
 
     def notice(self, text: str) -> None:
-        sys.stderr.write(f"{text}\n")
+        sys.stderr.write(f"{printable(text)}\n")
 
     def waiting(self, model: str | None) -> None:
         pass
@@ -321,7 +324,7 @@ class JsonView:
         pass
 
     def error(self, message: str) -> None:
-        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.write(f"error: {printable(message)}\n")
 
     def close(self) -> None:
         pass

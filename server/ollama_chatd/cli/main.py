@@ -10,7 +10,6 @@ from pathlib import Path
 from ollama_chatd import __version__
 from ollama_chatd.rpc.framing import DEFAULT_MAX_MESSAGE_BYTES
 
-
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE, as a shell reports `... | head -1`
 
