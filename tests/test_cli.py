@@ -158,12 +158,7 @@ async def test_ctrl_c_or_ctrl_d_at_the_permission_prompt_cancels_and_exits_130_a
     """Ctrl-C there used to print "cancelled" and hang until Enter (input() in a thread);
     a second Ctrl-C then printed a KeyboardInterrupt traceback."""
     fake.script(write_call("a.txt", "x\n"), Reply.text(["never asked"]))
-    controller, terminal = pty.openpty()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ollama_chatd", "chat", "--model", "tiny", "--workspace", str(tmp_path), "write",
-        stdin=terminal, stdout=terminal, stderr=terminal, env=cli_env(fake), preexec_fn=_controlling_terminal,
-    )
-    os.close(terminal)
+    process, controller = await chat_on_a_terminal(fake, tmp_path, "write")
     screen = await read_terminal_until(controller, b"Allow?")
     assert b"+x" in screen
     os.write(controller, key)
@@ -174,6 +169,17 @@ async def test_ctrl_c_or_ctrl_d_at_the_permission_prompt_cancels_and_exits_130_a
     assert b"Traceback" not in screen and b"KeyboardInterrupt" not in screen
     assert not (tmp_path / "a.txt").exists()
     assert len(fake.requests) == 1  # the turn ended there
+
+
+async def chat_on_a_terminal(fake: FakeOllama, workspace: Path, prompt: str) -> tuple[asyncio.subprocess.Process, int]:
+    """`ollama-chatd chat` on a pseudo-terminal, as a user runs it; returns it and the terminal's other end."""
+    controller, terminal = pty.openpty()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ollama_chatd", "chat", "--model", "tiny", "--workspace", str(workspace), prompt,
+        stdin=terminal, stdout=terminal, stderr=terminal, env=cli_env(fake), preexec_fn=_controlling_terminal,
+    )
+    os.close(terminal)
+    return process, controller
 
 
 async def read_terminal_until(controller: int, marker: bytes | None, timeout: float = 15) -> bytes:
