@@ -62,7 +62,24 @@ def describe_failure(exc: httpx.RequestError) -> str:
     if isinstance(exc, httpx.ConnectTimeout):
         return f"no connection within {CONNECT_TIMEOUT_S:g} s"
     text = str(exc).strip() or type(exc).__name__
+    if text == _ANYIO_GAVE_UP:
+        text = _socket_error(exc) or text
     return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS] + "…"
+
+
+_ANYIO_GAVE_UP = "All connection attempts failed"
+
+
+def _socket_error(exc: BaseException) -> str | None:
+    """The socket's own words ("Connection refused") beneath anyio's "All connection attempts failed"."""
+    cause = exc.__cause__ or exc.__context__
+    for _ in range(8):  # httpx -> httpcore -> anyio -> the socket's error
+        if cause is None:
+            return None
+        if isinstance(cause, OSError) and not isinstance(cause, ssl.SSLError) and (cause.errno or 0) > 0:
+            return os.strerror(cause.errno)
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> float | None:

@@ -1,11 +1,10 @@
 """The HTTP side: one long-lived httpx client, Ollama's statuses mapped to `BackendError`s.
 
 Layering: `wire` builds and reads JSON, `ndjson` cuts the byte stream into lines,
-`errors` words the failures, this module only moves bytes. /api/chat to a plain
-http:// address goes through `stream` (whole socket reads de-chunked at the byte
-level); everything else, and /api/chat over https, a proxy or a caller's transport,
-goes through httpx, where the per-token path is `aiter_raw()` -> `LineSplitter.feed()`
--> `parse_chat_line()`.
+`errors` words the failures, this module only moves bytes, all through httpx. The
+per-token path of /api/chat is `aiter_raw()` -> `LineSplitter.feed()` -> `parse_chat_line()`:
+about 10 µs a token, a fraction of a percent of one core at any model's pace
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -36,7 +34,6 @@ from .errors import (
     status_error,
 )
 from .ndjson import DEFAULT_MAX_LINE_BYTES, LineSplitter, LineTooLong
-from .stream import DRAIN_TIMEOUT_S, FAIR_SHARE_S, RawChatStream, direct_endpoint
 from .wire import (
     ModelDetails,
     ModelSummary,
@@ -50,6 +47,8 @@ from .wire import (
 log = logging.getLogger(__name__)
 
 DEFAULT_STALL_TIMEOUT_S = 120.0
+FAIR_SHARE_S = 0.0002  # longest a stream keeps the event loop to itself
+DRAIN_TIMEOUT_S = 1.0  # for the end of the body after the final chunk; see _drain
 
 _STREAM_HEADERS = {
     "Accept": "application/x-ndjson",
@@ -82,8 +81,6 @@ class OllamaClient:
         self._max_line_bytes = max_line_bytes
         self._stall_timeout = stall_timeout
         self._http = self._connection.http
-        # A caller's transport (a test's mock, say) must see every request.
-        self._raw = None if transport is not None else self._raw_chat_stream()
 
     def __repr__(self) -> str:
         # Deliberately without headers: they may carry an Authorization token.
@@ -101,42 +98,20 @@ class OllamaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._raw is not None:
-            self._raw.close()
         await self._http.aclose()
-
-    def _raw_chat_stream(self) -> RawChatStream | None:
-        """The fast /api/chat path, or None where only httpx can go (https, a proxy ...)."""
-        endpoint = direct_endpoint(self._http.base_url)
-        if endpoint is None:
-            return None
-        headers = httpx.Headers(self._http.headers)
-        headers.update(_STREAM_HEADERS)
-        return RawChatStream.create(
-            self.base_url,
-            endpoint,
-            headers.raw,
-            max_line_bytes=self._max_line_bytes,
-            stall_timeout=self._stall_timeout,
-            secrets=self._connection.secrets,
-        )
 
     # ------------------------------------------------------------ chat
 
-    def stream_chat(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
+    async def stream_chat(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         """Stream /api/chat; the last chunk has `done=True`.
 
         Closing this generator (`aclose()`, or `contextlib.aclosing` around an
         `async for` that breaks) or cancelling the consuming task closes the HTTP
         connection right away, which is how Ollama learns to stop generating.
-        Not itself a generator: it hands out the chosen path's, one layer less per token.
+        Not reading it (a front-end whose client lags) leaves the socket unread, so
+        TCP slows Ollama down.
         """
         log.debug("POST /api/chat model=%s messages=%d", request.model, len(request.messages))
-        if self._raw is not None and not _httpx_is_patched():
-            return self._raw.stream_chat(request)
-        return self._stream_chat_via_httpx(request)
-
-    async def _stream_chat_via_httpx(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         response = await self._send("POST", "/api/chat", json=chat_payload(request), headers=_STREAM_HEADERS)
         try:
             if not is_chat_stream(response.status_code, response.headers):
@@ -147,12 +122,17 @@ class OllamaClient:
             loop = asyncio.get_running_loop()
             try:
                 # Headers come with the first chunk, so the model is loaded: from here on a
-                # long silence means Ollama is stuck, not busy loading.
-                async with asyncio.timeout(loop.time() + self._stall_timeout) as silence:
+                # long silence means Ollama is stuck, not busy loading. Only the wait for
+                # bytes counts: the time the consumer holds a chunk (a lagging editor) does not.
+                async with asyncio.timeout(None) as silence:
                     yielded_at = loop.time()
-                    async for raw in body:
-                        now = loop.time()
-                        silence.reschedule(now + self._stall_timeout)
+                    reads = aiter(body)
+                    while True:
+                        silence.reschedule(loop.time() + self._stall_timeout)
+                        raw = await anext(reads, None)
+                        silence.reschedule(None)
+                        if raw is None:
+                            break
                         for line in splitter.feed(raw):
                             chunk = parse_chat_line(line)
                             yield chunk
@@ -161,7 +141,7 @@ class OllamaClient:
                                 break
                         if done:
                             break
-                        if now - yielded_at > FAIR_SHARE_S:
+                        if loop.time() - yielded_at > FAIR_SHARE_S:
                             # Reading a socket that always has data never suspends: give
                             # the other chats and the client's messages their turn.
                             await asyncio.sleep(0)
@@ -297,10 +277,3 @@ def _parse(parser: Callable[[Mapping[str, Any]], T], body: Mapping[str, Any], pa
         raise UpstreamError(f"Ollama answered {path} with JSON of an unexpected shape: {excerpt(body)}") from exc
 
 
-def _httpx_is_patched() -> bool:
-    """Whether something wraps httpx's way to the network (respx in tests, a tracing
-    library): /api/chat must then go through httpx too, or they would not see it."""
-    carriers = [getattr(httpx.AsyncClient, "_transport_for_url", None), httpx.AsyncHTTPTransport.handle_async_request]
-    if (httpcore := sys.modules.get("httpcore")) is not None:
-        carriers.append(httpcore.AsyncConnectionPool.handle_async_request)
-    return not all(getattr(carrier, "__module__", "").startswith(("httpx", "httpcore")) for carrier in carriers)
