@@ -4,6 +4,7 @@ agent sends is checked against ACP v1's JSON Schema."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from acp_client import AcpClient, AcpError
 from fake_ollama import FakeOllama, Reply
+from real_parts import real_part
 
 
 def call(name: str, **arguments: Any) -> dict[str, Any]:
@@ -154,6 +156,14 @@ async def test_attached_files_reach_the_model_with_the_editors_unsaved_text(clie
     assert "EMBEDDED spec" in sent
 
 
+async def test_an_image_reaches_a_vision_model(client, fake, workspace):
+    fake.script(Reply.text("A cat."), model="vision")
+    session = await client.new_session(workspace)
+    await client.request("session/set_config_option", {"sessionId": session, "configId": "model", "value": "vision:latest"})
+    await prompt(client, session, "What is this?", {"type": "image", "data": "aW1hZ2U=", "mimeType": "image/png"})
+    assert fake.requests[0].body["messages"][-1]["images"] == ["aW1hZ2U="]
+
+
 async def test_a_link_outside_the_workspace_is_not_read(client, fake, workspace, tmp_path):
     (tmp_path / "secret.txt").write_text("TOP-SECRET")
     fake.script(Reply.text("ok"), model="tiny")
@@ -246,6 +256,29 @@ async def test_without_fs_capabilities_edits_go_to_disk(spawn_client, fake, work
     assert not [e for e in client.events if e["event"] == "write"]
 
 
+async def test_mcp_servers_of_the_session_give_the_model_their_tools(client, fake, workspace):
+    time_server = str(real_part("mcp-server-time", "40-mcp-servers.sh"))
+    fake.script(Reply.text("", tool_calls=[call("time__get_current_time", timezone="Asia/Tokyo")]),
+                Reply.text("It is late."), model="tiny")
+    result = await client.request("session/new", {"cwd": str(workspace), "mcpServers": [
+        {"name": "time", "command": time_server, "args": ["--local-timezone", "UTC"], "env": []}]})
+    session = result["sessionId"]
+    assert await prompt(client, session, "What time is it in Tokyo?") == {"stopReason": "end_turn"}
+    assert "time__get_current_time" in {t["function"]["name"] for t in fake.requests[0].body["tools"]}
+    done = tool_updates(client, session)[-1]
+    assert done["status"] == "completed" and "Asia/Tokyo" in done["content"][0]["content"]["text"]
+    [result] = [m for m in fake.requests[1].body["messages"] if m["role"] == "tool"]
+    assert json.loads(result["content"])["timezone"] == "Asia/Tokyo"
+
+
+async def test_an_mcp_server_the_agent_cannot_use_is_refused_by_name(client, workspace):
+    with pytest.raises(AcpError) as error:
+        await client.request("session/new", {"cwd": str(workspace), "mcpServers": [
+            {"type": "sse", "name": "old", "url": "http://127.0.0.1:1/sse", "headers": []}]})
+    assert error.value.code == -32602 and error.value.data["field"] == "mcpServers.old.type"
+    assert "use the server's streamable HTTP endpoint" in error.value.message
+
+
 # -- cancel ------------------------------------------------------------------------------
 
 
@@ -289,6 +322,18 @@ async def test_cancel_during_a_permission_prompt(client, fake, workspace):
     done = tool_updates(client, session)[-1]
     assert done["status"] == "failed" and "ancelled" in done["content"][0]["content"]["text"]
     assert not (workspace / "a.txt").exists()
+
+
+async def test_the_editor_closing_mid_stream_ends_the_agent_and_the_model_stream(client, fake, workspace):
+    fake.script(Reply.endless("tok "), model="tiny")
+    session = await client.new_session(workspace)
+    answer = prompt(client, session, "Go")
+    await client.wait_for(lambda: client.text(session).count("tok") >= 3)
+    assert await client.close() == 0
+    with pytest.raises(AcpError, match="connection closed"):
+        await answer
+    assert await fake.requests[0].wait_closed_async()
+    assert "Traceback" not in client.stderr()
 
 
 # -- load --------------------------------------------------------------------------------

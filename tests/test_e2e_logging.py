@@ -26,7 +26,7 @@ async def test_prompts_file_contents_and_keys_stay_out_of_the_log(spawn_daemon, 
     (tmp_path / "secret.py").write_text("PASSWORD = 'file-content-hunter2'\n")
     log_file = tmp_path / "chatd.log"
     daemon = await spawn_daemon("--log-level", "INFO", "--log-file", str(log_file), env={"OLLAMA_API_KEY": "sk-key-hunter2"})
-    await daemon.initialize({"model": "tiny", "headers": {"X-Api-Token": "header-hunter2"}})
+    await daemon.initialize({"model": "tiny", "headers": {"X-Api-Token": "header-hunter2"}}, rootUri=tmp_path.as_uri())
     fake.script(
         Reply.text([], tool_calls=[{"function": {"name": "read_file", "arguments": {"path": "secret.py"}}}]),
         Reply.text(["answer-hunter2"]),

@@ -380,3 +380,7 @@ async def test_the_cli_names_the_problem_in_an_mcp_file(fake, tmp_path):
     assert code == 2
     assert f"{config}: `mcpServers.broken.args` must be a list of strings" in err
     assert fake.requests == []
+
+
+async def test_without_servers_chat_mcp_lists_none(daemon):
+    assert await daemon.request("chat/mcp", None) == {"servers": []}

@@ -67,3 +67,5 @@ def test_an_unreadable_file_is_named(tmp_path):
 def test_tool_names_keep_only_what_every_model_server_accepts():
     assert exposed_name("time server", "get.current/time") == "time_server__get_current_time"
     assert exposed_name("everything", "get-sum") == "everything__get-sum"
+    long_a, long_b = exposed_name("s", "x" * 80 + "a"), exposed_name("s", "x" * 80 + "b")
+    assert len(long_a) == len(long_b) == 64 and long_a != long_b

@@ -101,17 +101,17 @@ def test_symlink_inside_the_workspace_is_followed(ws: Workspace, root: Path) -> 
     assert ws.resolve("alias/app.py") == root / "src" / "app.py"
 
 
-def test_git_internals_are_refused_for_writes_only(ws: Workspace, root: Path) -> None:
+def test_git_internals_are_refused(ws: Workspace, root: Path) -> None:
     (root / ".git").mkdir()
     (root / ".git" / "config").write_text("[core]\n")
     (root / "sub" / ".git").mkdir(parents=True)
-    assert ws.resolve(".git/config") == root / ".git" / "config"
-    for path in [".git/config", ".git/hooks/pre-commit", "sub/.git/HEAD", ".GIT/config"]:
+    for path in [".git", ".git/config", ".git/hooks/pre-commit", "sub/.git/HEAD", ".GIT/config"]:
         with pytest.raises(ToolError, match=r"\.git directory"):
-            ws.resolve(path, write=True)
+            ws.resolve(path)
     (root / "gitlink").symlink_to(root / ".git")
     with pytest.raises(ToolError, match=r"\.git directory"):
-        ws.resolve("gitlink/config", write=True)
+        ws.resolve("gitlink/config")
+    assert ws.resolve(".gitignore") == root / ".gitignore"
 
 
 def test_several_folders_are_addressed_by_name(tmp_path: Path) -> None:
@@ -221,7 +221,7 @@ def test_fifo_is_refused_without_blocking(ws: Workspace, root: Path) -> None:
 
 
 def _edit(ws: Workspace, path: str, old: str | None, new: str) -> ProposedEdit:
-    real = ws.resolve(path, write=True)
+    real = ws.resolve(path)
     return ProposedEdit(real, ws.display(real), old, new)
 
 

@@ -8,6 +8,7 @@ Authorization headers or API keys are never logged at any level.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ QUIET_LIBRARIES = ("pygls", "httpx", "httpcore")
 def configure(level: str | None = None, log_file: str | None = None) -> None:
     handler: logging.Handler
     if log_file:
+        _create_private(log_file)
         handler = logging.FileHandler(log_file, encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.stderr)
@@ -39,6 +41,12 @@ def configure(level: str | None = None, log_file: str | None = None) -> None:
     # pygls logs every error answer (model not found, chat busy...) with a traceback;
     # the client was answered, and real failures are logged by the daemon itself.
     logging.getLogger("pygls.protocol.json_rpc").setLevel(logging.CRITICAL)
+
+
+def _create_private(path: str) -> None:
+    """Create the log file readable by its owner only (0600, like the chat store):
+    even at INFO it names models, chats and errors. An existing file keeps its mode."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600))
 
 
 class ClientLogHandler(logging.Handler):

@@ -25,6 +25,8 @@ from ollama_chatd.acp.prompt import UnsupportedContent, read_prompt
 from ollama_chatd.acp.replay import replay
 from ollama_chatd.acp.session import Session, TurnReporter
 from ollama_chatd.config import Settings
+from ollama_chatd.mcp.config import ServerConfig, from_acp
+from ollama_chatd.structuring import FieldError
 from ollama_chatd.engine.engine import TurnRequest
 
 logger = logging.getLogger(__name__)
@@ -75,8 +77,8 @@ def _as_acp(error: Any) -> RequestError:
 class ChatAgent:
     def __init__(self, projects: Projects, settings: Settings):
         self._projects = projects
+        self._settings = settings
         self._default_model = settings.default_model
-        self._auto_approve = settings.auto_approve
         self._sessions: dict[str, Session] = {}
         self._client: Any = None
         self._client_capabilities: schema.ClientCapabilities | None = None
@@ -88,7 +90,7 @@ class ChatAgent:
 
     async def close(self) -> None:
         for session in self._sessions.values():
-            session.project.engine.cancel(session.id)
+            await session.close()
         if self._outbox is not None:
             await self._outbox.close()
         await self._projects.close()
@@ -105,13 +107,14 @@ class ChatAgent:
             agent_capabilities=schema.AgentCapabilities(
                 load_session=True,
                 prompt_capabilities=schema.PromptCapabilities(image=images, embedded_context=True),
+                mcp_capabilities=schema.McpCapabilities(http=True, sse=False),
             ),
             agent_info=schema.Implementation(name="ollama-chatd", title="ollama-chatd", version=__version__),
         )
 
     @in_acp_terms
     async def new_session(self, cwd: str, mcp_servers: list[Any] | None = None, **_: Any) -> schema.NewSessionResponse:
-        session = self._open(uuid.uuid4().hex, cwd, self._default_model)
+        session = self._open(uuid.uuid4().hex, cwd, self._default_model, mcp_servers)
         options = await models.config_options(session)
         return schema.NewSessionResponse(session_id=session.id, config_options=options)
 
@@ -119,15 +122,16 @@ class ChatAgent:
     async def load_session(
         self, cwd: str, session_id: str, mcp_servers: list[Any] | None = None, **_: Any
     ) -> schema.LoadSessionResponse:
-        project = self._projects.open(_workspace_folder(cwd))
-        chat = await project.store.load(session_id)
+        chat = await self._projects.store(_workspace_folder(cwd)).load(session_id)
         if chat is None:
             raise invalid_params(
                 f"session/load: there is no chat '{session_id}' in the workspace {cwd} "
                 "(chats are kept per workspace folder)",
                 "sessionId",
             )
-        session = self._sessions.get(session_id) or self._open(session_id, cwd, chat.model or self._default_model)
+        session = self._sessions.get(session_id) or self._open(
+            session_id, cwd, chat.model or self._default_model, mcp_servers
+        )
         assert self._outbox is not None
         for update in replay(chat, session.workspace):
             self._outbox.send(session.id, update)
@@ -135,12 +139,13 @@ class ChatAgent:
         options = await models.config_options(session)
         return schema.LoadSessionResponse(config_options=options)
 
-    def _open(self, session_id: str, cwd: str, model: str | None) -> Session:
+    def _open(self, session_id: str, cwd: str, model: str | None, mcp_servers: list[Any] | None) -> Session:
         folder = _workspace_folder(cwd)
-        project = self._projects.open(folder)
+        servers = _mcp_servers(mcp_servers)
         client = ClientSide(self._client, session_id, self._client_capabilities)
-        session = Session(session_id, folder, project, client, self._auto_approve, model)
-        project.sessions[session_id] = self._sessions[session_id] = session
+        store, backend = self._projects.store(folder), self._projects.backend
+        session = Session(session_id, folder, store, backend, client, self._settings, servers, model)
+        self._sessions[session_id] = session
         return session
 
     @in_acp_terms
@@ -155,7 +160,7 @@ class ChatAgent:
             )
         if not isinstance(value, str) or not value:
             raise invalid_params("session/set_config_option: `value` must be a model name", "value")
-        await session.project.engine.models.describe(value)  # ModelNotFound says how to get it
+        await session.engine.models.describe(value)  # ModelNotFound says how to get it
         session.model = value
         return schema.SetSessionConfigOptionResponse(
             config_options=await models.config_options(session)
@@ -171,9 +176,11 @@ class ChatAgent:
         parts = await read_prompt(prompt, session.workspace)
         if session.stop_requested:  # cancelled while the attachments were read
             return schema.PromptResponse(stop_reason="cancelled")
+        if session.mcp is not None:
+            await session.mcp.until_started()  # so the model sees the MCP tools from the first turn
         request = TurnRequest(chat_id=session.id, prompt=parts.text, model=session.model, images=parts.images)
         try:
-            result = await session.project.engine.run_turn(request, TurnReporter(session, self._outbox))
+            result = await session.engine.run_turn(request, TurnReporter(session, self._outbox))
         finally:
             await self._outbox.flush()  # every update of the turn goes before its answer
         if result.context_limit:
@@ -187,7 +194,7 @@ class ChatAgent:
             logger.info("session/cancel for unknown session %s ignored", session_id)
             return
         session.stop_requested = True
-        session.project.engine.cancel(session.id)
+        session.engine.cancel(session.id)
 
     def _session(self, method: str, session_id: str) -> Session:
         session = self._sessions.get(session_id)
@@ -201,6 +208,14 @@ class ChatAgent:
 
 def _usage(used: int, size: int) -> schema.UsageUpdate:
     return schema.UsageUpdate(session_update="usage_update", used=used, size=size)
+
+
+def _mcp_servers(servers: list[Any] | None) -> tuple[ServerConfig, ...]:
+    as_sent = [server.model_dump(mode="json", by_alias=True, exclude_none=True) for server in servers or []]
+    try:
+        return from_acp(as_sent)
+    except FieldError as error:
+        raise invalid_params(f"session/new: {error}", error.field) from None
 
 
 def _workspace_folder(cwd: str) -> Path:

@@ -83,8 +83,6 @@ class ClientSide:
 
     async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
         self.current_edit = edit
-        if self._cannot_ask:
-            raise _cannot_ask()
         verb = "Create" if edit.old_text is None else "Edit"
         request = schema.ToolCallUpdate(
             tool_call_id=call_id,
@@ -95,9 +93,14 @@ class ClientSide:
             locations=[schema.ToolCallLocation(path=str(edit.path))],
             raw_input=call.arguments,
         )
+        return await self._ask(request, call.name)
+
+    async def _ask(self, request: schema.ToolCallUpdate, tool: str) -> Decision:
+        if self._cannot_ask:
+            raise _cannot_ask()
         try:
             response = await self._client.request_permission(
-                session_id=self._session_id, tool_call=request, options=_permission_options(call.name)
+                session_id=self._session_id, tool_call=request, options=_permission_options(tool)
             )
         except RequestError as error:
             if error.code == METHOD_NOT_FOUND:
@@ -107,6 +110,12 @@ class ClientSide:
         if isinstance(outcome, schema.AllowedOutcome):
             return _DECISIONS.get(outcome.option_id, "deny")
         return "deny"  # cancelled: the turn is being stopped anyway
+
+    async def ask_to_run(self, chat_id: str, call_id: str, call: llm.ToolCall, title: str) -> Decision:
+        """Before an MCP tool call that may change something."""
+        request = schema.ToolCallUpdate(tool_call_id=call_id, title=title, kind="other", status="pending",
+                                        raw_input=call.arguments)
+        return await self._ask(request, call.name)
 
     # -- EditApplier --------------------------------------------------------------
 

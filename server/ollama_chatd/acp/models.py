@@ -24,7 +24,7 @@ async def config_options(session: Session) -> list[schema.SessionConfigOptionSel
     current model and the first prompt reports why the server is unreachable.
     """
     try:
-        installed = [model.name for model in await session.project.engine.models.installed()]
+        installed = [model.name for model in await session.engine.models.installed()]
     except llm.BackendError as error:
         logger.warning("cannot list the models: %s", error)
         installed = []

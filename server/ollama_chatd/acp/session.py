@@ -1,11 +1,13 @@
-"""An ACP session: one stored chat in one workspace (the session's cwd), its tools
-acting through the client, and its turn's events turned into `session/update`s.
+"""An ACP session: one stored chat in one workspace (the session's cwd), with its own
+engine and tools (the workspace's, acting through the client, and those of the MCP
+servers the client named), its turn's events turned into `session/update`s.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from acp.helpers import update_agent_message_text, update_agent_thought_text
 
@@ -13,12 +15,17 @@ from ollama_chatd import llm
 from ollama_chatd.acp import tool_calls
 from ollama_chatd.acp.client_side import FILE_TOOLS, ClientSide, client_reads
 from ollama_chatd.acp.outbox import UpdateOutbox
-from ollama_chatd.engine.engine import ChatEngine
+from ollama_chatd.app import build_engine
+from ollama_chatd.config import Settings
 from ollama_chatd.events import EventSink, TextDelta, ToolCallUpdate, TurnEvent
+from ollama_chatd.engine.turn import ToolResult, ToolRunner
+from ollama_chatd.mcp.config import ServerConfig
+from ollama_chatd.mcp.runner import with_mcp_tools
 from ollama_chatd.store import ChatStore
-from ollama_chatd.tools.registry import tool_specs
 from ollama_chatd.tools.runner import WorkspaceTools
 from ollama_chatd.tools.workspace import Folder, Workspace
+
+logger = logging.getLogger(__name__)
 
 
 class Session:
@@ -26,45 +33,52 @@ class Session:
         self,
         session_id: str,
         cwd: Path,
-        project: Project,
+        store: ChatStore,
+        backend: llm.ChatBackend,
         client: ClientSide,
-        auto_approve: frozenset[str],
+        settings: Settings,
+        mcp_servers: Sequence[ServerConfig],
         model: str | None,
     ):
         self.id = session_id
-        self.project = project
+        self.store = store
         self.client = client
         self.workspace = Workspace([Folder(cwd.name or str(cwd), cwd)], open_document=client.open_document)
         client.workspace = self.workspace
-        self.tools = WorkspaceTools(self.workspace, client, client, auto_approve=auto_approve)
+        tools, self.mcp = with_mcp_tools(
+            WorkspaceTools(self.workspace, client, client, auto_approve=settings.auto_approve),
+            mcp_servers,
+            approver=client,
+            cwd=cwd,
+            auto_approve=settings.auto_approve,
+            call_timeout=settings.mcp_call_timeout,
+            on_problem=lambda text: logger.warning("%s", text),
+        )
+        self.engine = build_engine(settings, backend, store, ClientReadingTools(tools))
         self.model = model
         self.stop_requested = False
 
-
-class Project:
-    """The chats of one workspace folder: its store and the engine running them."""
-
-    def __init__(self, store: ChatStore, make_engine: Any):
-        self.store = store
-        self.sessions: dict[str, Session] = {}
-        self.engine: ChatEngine = make_engine(store, SessionTools(self.sessions))
+    async def close(self) -> None:
+        self.engine.cancel(self.id)
+        if self.mcp is not None:
+            await self.mcp.close()
 
 
-class SessionTools:
-    """The engine's `ToolRunner`: each chat's calls run with its own session's tools."""
+class ClientReadingTools:
+    """The session's tools, reading the files a call names through the client."""
 
-    def __init__(self, sessions: dict[str, Session]):
-        self._sessions = sessions
+    def __init__(self, tools: ToolRunner):
+        self._tools = tools
 
     def specs(self) -> tuple[llm.ToolSpec, ...]:
-        return tool_specs()
+        return self._tools.specs()
 
-    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
+    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str | ToolResult:
         with client_reads(call.name in FILE_TOOLS):
-            return await self._sessions[chat_id].tools.run(chat_id, call_id, call, emit)
+            return await self._tools.run(chat_id, call_id, call, emit)
 
     def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
-        return self._sessions[chat_id].tools.skip(chat_id, call_id, call, emit, why)
+        return self._tools.skip(chat_id, call_id, call, emit, why)
 
 
 class TurnReporter:

@@ -4,6 +4,11 @@ The prompt's size is estimated before each request; when the history would not
 fit, the oldest whole turns are left out of the request (never the system
 prompt, never the newest user message, never half of a tool exchange). The
 history itself keeps everything; only the request is trimmed.
+
+Trimming goes in large steps: down to about half the budget (`REFILL_SHARE`), not
+just below it. The request's beginning then stays the same for many turns, so the
+model server keeps reusing its cache of the prompt's prefix (its KV cache) instead
+of re-reading the whole history after each turn once the window is full.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from ollama_chatd.structuring import is_integer
 CHARS_PER_TOKEN = 3
 MESSAGE_OVERHEAD_TOKENS = 4  # role markers and separators of the chat template
 MAX_ANSWER_RESERVE = 2048
+REFILL_SHARE = 0.5  # after a trim, the history fills about this share of the budget
 
 
 def context_size(info: llm.ModelInfo, options: dict | None, max_context: int) -> int:
@@ -35,9 +41,15 @@ def answer_reserve(num_ctx: int) -> int:
 
 
 def estimate_tokens(messages: Sequence[llm.Message], tools: Sequence[llm.ToolSpec] = ()) -> int:
-    chars = sum(_message_chars(message) for message in messages)
-    chars += sum(len(tool.description) + len(json.dumps(tool.parameters)) for tool in tools)
-    return chars // CHARS_PER_TOKEN + MESSAGE_OVERHEAD_TOKENS * len(messages)
+    return sum(map(message_tokens, messages)) + tools_tokens(tools)
+
+
+def message_tokens(message: llm.Message) -> int:
+    return _message_chars(message) // CHARS_PER_TOKEN + MESSAGE_OVERHEAD_TOKENS
+
+
+def tools_tokens(tools: Sequence[llm.ToolSpec]) -> int:
+    return sum(len(tool.description) + len(json.dumps(tool.parameters)) for tool in tools) // CHARS_PER_TOKEN
 
 
 def _message_chars(message: llm.Message) -> int:
@@ -51,16 +63,30 @@ def _message_chars(message: llm.Message) -> int:
 def fit_window(
     messages: Sequence[llm.Message], start: int, budget: int, tools: Sequence[llm.ToolSpec] = ()
 ) -> int:
-    """The index from which the history fits in `budget` tokens (at least `start`).
+    """The index from which the history is sent (at least `start`): `start` itself while
+    everything from it fits in `budget` tokens, else the oldest turn from which the history
+    fills at most `REFILL_SHARE` of the budget. One pass over the messages.
 
-    `messages[0]` may be the system prompt, always kept; `start` is where the
-    window began last time, so a window only ever moves forward (a stable prefix
-    lets Ollama reuse its cache). The window always starts at a user message and
+    `messages[0]` may be the system prompt, always kept; `start` is where the window
+    began last time, so a window only ever moves forward (a stable prefix lets the
+    model server reuse its cache). The window always starts at a user message and
     keeps the newest one.
     """
-    head = list(messages[:1]) if messages and messages[0].role == "system" else []
-    turn_starts = [i for i in range(max(start, len(head)), len(messages)) if messages[i].role == "user"]
-    for first in turn_starts[:-1]:
-        if estimate_tokens([*head, *messages[first:]], tools) <= budget:
-            return first
-    return turn_starts[-1] if turn_starts else start
+    head = 1 if messages and messages[0].role == "system" else 0
+    start = max(start, head)
+    fixed = sum(map(message_tokens, messages[:head])) + tools_tokens(tools)
+    costs = [message_tokens(message) for message in messages[start:]]
+    if fixed + sum(costs) <= budget:
+        return start
+    target = budget * REFILL_SHARE
+    suffix = fixed
+    chosen = None
+    for index in range(len(messages) - 1, start - 1, -1):  # newest first, summing as we go
+        suffix += costs[index - start]
+        if messages[index].role != "user":
+            continue
+        if chosen is None or suffix <= target:
+            chosen = index  # the newest user message always; older turns while they fit
+        if suffix > target:
+            break
+    return start if chosen is None else chosen

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import attrs
 
 from ollama_chatd import llm
-from ollama_chatd.engine.context import answer_reserve, estimate_tokens, fit_window
+from ollama_chatd.engine.context import answer_reserve, fit_window
 from ollama_chatd.engine.conversation import Conversation, Journal
 from ollama_chatd.engine.tool_budget import MAX_CALLS_PER_REPLY, ToolBudget
 from ollama_chatd.events import EventSink, StatusChange, StopReason, TextDelta
@@ -206,7 +206,7 @@ class Turn:
         busy_retries = 0
         while True:
             try:
-                reply = await self._stream_once(self._backend_request())
+                reply = await self._stream_once(await self._backend_request())
             except TurnFailed as failure:
                 if failure.partial is not None:
                     raise
@@ -233,7 +233,7 @@ class Turn:
         logger.info("%s: %s; retrying without %s", self._model.name, error, error.feature)
         return True
 
-    def _backend_request(self) -> llm.ChatRequest:
+    async def _backend_request(self) -> llm.ChatRequest:
         refused = self._settings.refused_features.get(self._model.name, set())
         offer_tools = self._settings.tools is not None and self._model.can("tools") and "tools" not in refused
         tools = self._settings.tools.specs() if offer_tools and self._settings.tools else ()
@@ -246,27 +246,30 @@ class Turn:
         num_ctx = self._conversation.num_ctx or 0
         return llm.ChatRequest(
             model=self._model.name,
-            messages=self._window(tools, num_ctx),
+            messages=await self._window(tools, num_ctx),
             tools=tools,
             think=think,
             options={**(self._request.options or {}), "num_ctx": num_ctx},
         )
 
-    def _window(self, tools: Sequence[llm.ToolSpec], num_ctx: int) -> tuple[llm.Message, ...]:
-        """The history that fits the context window (oldest whole turns left out)."""
-        messages = self._conversation.messages
-        head = messages[:1] if messages and messages[0].role == "system" else []
+    async def _window(self, tools: Sequence[llm.ToolSpec], num_ctx: int) -> tuple[llm.Message, ...]:
+        """The history that fits the context window (oldest whole turns left out).
+
+        Sized in a worker thread: a long history with big tool outputs takes a while
+        to estimate, and the other chats keep streaming meanwhile.
+        """
+        messages = tuple(self._conversation.messages)
+        head = messages[:1] if messages and messages[0].role == "system" else ()
         start = max(self._conversation.window_start, len(head))
         budget = num_ctx - answer_reserve(num_ctx)
-        if estimate_tokens([*head, *messages[start:]], tools) > budget:
-            new_start = fit_window(messages, start, budget, tools)
-            if new_start > start:
-                self._status(
-                    "truncated",
-                    f"left {new_start - start} older messages out so the chat fits the model's "
-                    f"{num_ctx}-token context window",
-                )
-                start = self._conversation.window_start = new_start
+        new_start = await asyncio.to_thread(fit_window, messages, start, budget, tools)
+        if new_start > start:
+            self._status(
+                "truncated",
+                f"left {new_start - start} older messages out so the chat fits the model's "
+                f"{num_ctx}-token context window",
+            )
+        start = self._conversation.window_start = new_start
         return (*head, *messages[start:])
 
     async def _stream_once(self, request: llm.ChatRequest) -> StreamedReply:

@@ -1,13 +1,15 @@
 """The MCP servers of a session: started together, their tools offered under one name each.
 
 A tool `t` of server `s` is offered to the model as `s__t`, with every
-character outside [A-Za-z0-9_-] turned into `_`, in a stable order (by that
-name) so that the model server's prompt cache keeps working from turn to turn.
+character outside [A-Za-z0-9_-] turned into `_` (and cut to 64 characters), in
+a stable order (by that name) so that the model server's prompt cache keeps
+working from turn to turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -23,11 +25,16 @@ from ollama_chatd.mcp.results import ToolOutput, tool_output
 logger = logging.getLogger(__name__)
 
 FIRST_TURN_WAIT = 10.0  # seconds a turn waits for servers still starting
+MAX_NAME = 64  # OpenAI-style servers (llama-server, ...) refuse longer function names
 _OUTSIDE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def exposed_name(server: str, tool: str) -> str:
-    return _OUTSIDE_NAME.sub("_", f"{server}__{tool}")
+    name = _OUTSIDE_NAME.sub("_", f"{server}__{tool}")
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]  # keeps two long names apart
+    return f"{name[: MAX_NAME - 9]}_{digest}"
 
 
 @attrs.frozen

@@ -23,11 +23,26 @@ from ollama_chatd.tools.workspace import Folder, ToolError, Workspace
 logger = logging.getLogger(__name__)
 
 
-def editor_workspace(editor: Editor) -> Workspace:
-    """The folders the editor opened (else its root, else our working directory),
-    seen through its open buffers. Taken once per session: a folder the editor adds
-    later does not widen what the model may touch."""
-    return Workspace(_folders(editor), open_document=editor.open_buffer)
+def editor_workspace(editor: Editor, *, use_working_directory: bool) -> Workspace:
+    """The folders the editor opened (else its root), seen through its open buffers.
+    Taken once per session: a folder the editor adds later does not widen what the
+    model may touch. With neither, our working directory holds the chats, and the
+    tools refuse to run unless the client opted in (`useWorkingDirectory`): a
+    daemon started from "/" would otherwise read the whole machine."""
+    folders = _folders(editor)
+    if folders:
+        return Workspace(folders, open_document=editor.open_buffer)
+    cwd = Path.cwd().resolve()
+    refusal = None if use_working_directory else _no_folder_refusal(cwd)
+    return Workspace([Folder(cwd.name or str(cwd), cwd)], open_document=editor.open_buffer, refusal=refusal)
+
+
+def _no_folder_refusal(cwd: Path) -> str:
+    return (
+        "the editor opened no workspace folder, so there are no files the tools may use. Tell the user to "
+        "open a folder (or, to use the daemon's working directory "
+        f"{str(cwd)!r}, to set the initialization option \"useWorkingDirectory\": true)"
+    )
 
 
 def _folders(editor: Editor) -> list[Folder]:
@@ -39,9 +54,6 @@ def _folders(editor: Editor) -> list[Folder]:
                 folders.append(Folder(folder.name or path.name, path))
         if not folders and workspace.root_uri and (path := _local_path(workspace.root_uri)) is not None:
             folders.append(Folder(path.name, path))
-    if not folders:
-        cwd = Path.cwd().resolve()
-        folders.append(Folder(cwd.name or str(cwd), cwd))
     return folders
 
 
@@ -62,8 +74,11 @@ class ClientApprover:
 
     async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
         verb = "Create" if edit.old_text is None else "Edit"
+        title = f"{verb} {edit.display_path}"
+        if edit.runs_code:
+            title += " (this file can run code: editor tasks, git hooks or shell setup run it without asking)"
         diff = await asyncio.to_thread(lambda: edit.diff)  # up to 10 MiB each side: not on the loop
-        return await self._ask(chat_id, call_id, call, f"{verb} {edit.display_path}", diff)
+        return await self._ask(chat_id, call_id, call, title, diff)
 
     async def ask_to_run(self, chat_id: str, call_id: str, call: llm.ToolCall, title: str) -> Decision:
         """For a call that changes no file (an MCP tool): the arguments say what it does."""

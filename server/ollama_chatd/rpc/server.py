@@ -70,9 +70,10 @@ class ChatServer(LanguageServer):
             watch_parent(params.process_id, self.stop_requested.set)
 
     def _new_session(self, options: InitializationOptions) -> Session:
-        workspace = editor_workspace(self.editor)
+        settings = Settings.resolve(options)
+        workspace = editor_workspace(self.editor, use_working_directory=settings.use_working_directory)
         parts = self._open_workspace(
-            Settings.resolve(options),
+            settings,
             self._options,
             workspace,
             approver=ClientApprover(self.editor),

@@ -383,7 +383,7 @@ def _glob_hint(glob: Glob) -> str:
 
 
 def write_file(ws: Workspace, args: Args) -> ProposedEdit:
-    path = ws.resolve(args["path"], write=True)
+    path = ws.resolve(args["path"])
     shown = ws.display(path)
     old_text = _current_text(ws, path, shown)
     if old_text == args["content"]:
@@ -416,7 +416,7 @@ def _check_parents_are_directories(ws: Workspace, path: Path, shown: str) -> Non
 
 
 def edit_file(ws: Workspace, args: Args) -> ProposedEdit:
-    path = ws.resolve(args["path"], write=True)
+    path = ws.resolve(args["path"])
     shown = ws.display(path)
     old, new = args["old_text"], args["new_text"]
     if old == "":

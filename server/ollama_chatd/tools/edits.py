@@ -21,6 +21,9 @@ from .workspace import BinaryFileError, ToolError, Workspace, decode_text
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# Files something runs on its own: editor tasks and settings, git hook managers, direnv.
+CODE_DIRECTORIES = frozenset({".vscode", ".idea", ".devcontainer", ".husky", ".githooks"})
+CODE_FILES = frozenset({".envrc", ".pre-commit-config.yaml", "lefthook.yml", ".lefthook.yml"})
 
 
 @attrs.frozen
@@ -29,6 +32,14 @@ class ProposedEdit:
     display_path: str
     old_text: str | None  # None: the file does not exist yet (create)
     new_text: str
+
+    @property
+    def runs_code(self) -> bool:
+        """Whether editors, git or the shell run this file without asking (tasks,
+        hooks, environment setup): such a change is asked for every time, even
+        after "allow always" or with the tool in autoApprove."""
+        parts = [part.casefold() for part in self.display_path.split("/")]
+        return bool(CODE_DIRECTORIES.intersection(parts[:-1])) or parts[-1] in CODE_FILES
 
     @property
     def diff(self) -> str:
@@ -141,7 +152,7 @@ def apply_to_disk(ws: Workspace, edit: ProposedEdit) -> None:
 
 def check_same_target(ws: Workspace, edit: ProposedEdit) -> None:
     """Refuse (ToolError) an edit whose path no longer resolves to where it was proposed."""
-    if ws.resolve(edit.display_path, write=True) != edit.path:
+    if ws.resolve(edit.display_path) != edit.path:
         raise ToolError(
             f"{edit.display_path!r} now leads to a different file than when the change was "
             f"proposed (a symbolic link changed); read it again and redo the change"

@@ -54,6 +54,8 @@ class WorkspaceTools:
         report = CallReporter(call_id, call, emit)
         report("pending")
         try:
+            if self._workspace.refusal is not None:
+                raise ToolError(self._workspace.refusal)
             tool = _known_tool(call.name)
             given = call.arguments if call.unreadable_arguments is None else call.unreadable_arguments
             arguments = check_arguments(tool, given)
@@ -89,7 +91,7 @@ class WorkspaceTools:
     async def _permitted(
         self, chat_id: str, call_id: str, call: llm.ToolCall, tool: ToolDef, edit: ProposedEdit, report: CallReporter
     ) -> bool:
-        if tool.name in self._allowed:
+        if tool.name in self._allowed and not edit.runs_code:
             return True
         report("awaiting_permission")
         decision = await self._approver.ask(chat_id, call_id, call, edit)

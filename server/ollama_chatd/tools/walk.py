@@ -16,7 +16,7 @@ from pathlib import Path
 import attrs
 
 from .gitignore import GitignoreFile, parse_gitignore
-from .workspace import Folder, ToolError, Workspace, display_join
+from .workspace import Folder, ToolError, Workspace, display_join, is_git_directory
 
 MAX_WALK_DEPTH = 64
 GITIGNORE_MAX_BYTES = 1024 * 1024
@@ -80,7 +80,7 @@ def plan_walk(ws: Workspace, start: Path) -> Walk:
     for part in start.relative_to(folder.path).parts:
         rules = _load_gitignore(ws, rules, directory, rel)
         rel, directory = (f"{rel}/{part}" if rel else part), directory / part
-        if part == ".git" or rules.ignores(rel, is_dir=True):
+        if is_git_directory(part) or rules.ignores(rel, is_dir=True):
             return Walk(start, folder, None)
     return Walk(start, folder, rules)  # the walk itself loads the start's own .gitignore
 
@@ -116,7 +116,7 @@ def _walk_directory(
     if rules is not None and any(e.name == ".gitignore" and _is_file(e) for e in entries):
         rules = _load_gitignore(ws, rules, path, rel)
     for entry in entries:
-        if entry.name == ".git":
+        if is_git_directory(entry.name):
             continue  # git's internals are never listed nor searched
         is_dir = _is_dir(entry)
         child_rel = f"{rel}/{entry.name}" if rel else entry.name

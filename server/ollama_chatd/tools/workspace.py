@@ -85,9 +85,14 @@ class Workspace:
         self,
         folders: Sequence[Folder],
         open_document: Callable[[Path], str | None] = lambda p: None,
+        *,
+        refusal: str | None = None,
     ):
         if not folders:
             raise ValueError("a workspace needs at least one folder")
+        # Why no tool may use this workspace (the editor opened none and the client did
+        # not opt into the daemon's working directory); None: the tools may.
+        self.refusal = refusal
         self.folders = _unique_names(folders)
         self._by_name = {folder.name: folder for folder in self.folders}
         # Innermost first, as strings: folder_of runs for every file a search reads,
@@ -106,8 +111,9 @@ class Workspace:
             return f"{self.folders[0].name}/src/app.py"
         return "src/app.py"
 
-    def resolve(self, user_path: str, *, write: bool = False) -> Path:
-        """The real path `user_path` names, refusing anything outside the folders."""
+    def resolve(self, user_path: str) -> Path:
+        """The real path `user_path` names, refusing anything outside the folders
+        and anything inside a `.git` directory."""
         segments = self._segments(user_path)
         folder, rest = self._pick_folder(segments)
         try:
@@ -119,8 +125,7 @@ class Workspace:
                 f"path {quote_path(user_path)} leads outside the workspace through a "
                 f"symbolic link; only files inside the workspace can be used"
             )
-        if write:
-            self._check_writable(real, user_path)
+        self._check_not_git(real, user_path)
         return real
 
     def folder_of(self, path: Path) -> Folder | None:
@@ -209,15 +214,15 @@ class Workspace:
             return self._by_name[segments[0]], segments[1:]
         return self.folders[0], segments
 
-    def _check_writable(self, real: Path, user_path: str) -> None:
+    def _check_not_git(self, real: Path, user_path: str) -> None:
+        """git's internals are out of every tool: hooks run code, and remote URLs in
+        .git/config can carry credentials."""
         folder = self.folder_of(real)
         assert folder is not None
-        parts = real.relative_to(folder.path).parts
-        # casefold: on case-insensitive filesystems ".GIT/config" is the same file.
-        if any(part.casefold() == ".git" for part in parts):
+        if any(is_git_directory(part) for part in real.relative_to(folder.path).parts):
             raise ToolError(
-                f"path {quote_path(user_path)} is inside a .git directory; tools may "
-                f"not modify git's internal files"
+                f"path {quote_path(user_path)} is inside a .git directory; git's internal "
+                f"files are not available to tools (use the files of the working tree)"
             )
 
     # -- reads -------------------------------------------------------------
@@ -296,6 +301,11 @@ class Workspace:
                 f"being opened; refusing to list it"
             )
         return fd
+
+
+def is_git_directory(name: str) -> bool:
+    # casefold: on case-insensitive filesystems ".GIT/config" is the same file.
+    return name.casefold() == ".git"
 
 
 def _decodes_to_parent(path: str) -> bool:
