@@ -125,7 +125,7 @@ async def test_a_linked_file_that_cannot_be_read_is_named_not_fatal(workspace):
 
 
 def stored(*messages: llm.Message) -> StoredChat:
-    return StoredChat("c1", None, "tiny", None, 0.0, 0.0, tuple(StoredMessage(m, "complete", 0.0) for m in messages), ())
+    return StoredChat("c1", None, "tiny", None, 0.0, 0.0, tuple(StoredMessage(m, "complete", 0.0) for m in messages))
 
 
 def test_replay_shows_each_message_and_each_call_with_its_result(workspace):

@@ -156,6 +156,14 @@ async def test_attached_files_reach_the_model_with_the_editors_unsaved_text(clie
     assert "EMBEDDED spec" in sent
 
 
+async def test_an_image_reaches_a_vision_model(client, fake, workspace):
+    fake.script(Reply.text("A cat."), model="vision")
+    session = await client.new_session(workspace)
+    await client.request("session/set_config_option", {"sessionId": session, "configId": "model", "value": "vision:latest"})
+    await prompt(client, session, "What is this?", {"type": "image", "data": "aW1hZ2U=", "mimeType": "image/png"})
+    assert fake.requests[0].body["messages"][-1]["images"] == ["aW1hZ2U="]
+
+
 async def test_a_link_outside_the_workspace_is_not_read(client, fake, workspace, tmp_path):
     (tmp_path / "secret.txt").write_text("TOP-SECRET")
     fake.script(Reply.text("ok"), model="tiny")
@@ -316,6 +324,18 @@ async def test_cancel_during_a_permission_prompt(client, fake, workspace):
     assert not (workspace / "a.txt").exists()
 
 
+async def test_the_editor_closing_mid_stream_ends_the_agent_and_the_model_stream(client, fake, workspace):
+    fake.script(Reply.endless("tok "), model="tiny")
+    session = await client.new_session(workspace)
+    answer = prompt(client, session, "Go")
+    await client.wait_for(lambda: client.text(session).count("tok") >= 3)
+    assert await client.close() == 0
+    with pytest.raises(AcpError, match="connection closed"):
+        await answer
+    assert await fake.requests[0].wait_closed_async()
+    assert "Traceback" not in client.stderr()
+
+
 # -- load --------------------------------------------------------------------------------
 
 
@@ -370,3 +390,12 @@ async def test_an_unknown_model_is_the_same_error_as_serve(client, workspace):
         await client.request("session/set_config_option", {"sessionId": session, "configId": "model", "value": "nope"})
     assert error.value.code == -32002 and error.value.data["kind"] == "model_not_found"
     assert "ollama pull nope" in error.value.message
+
+
+async def test_an_ollama_error_is_the_same_error_as_serve(client, fake, workspace):
+    fake.script(Reply.error(500, "model runner crashed"), model="tiny")
+    session = await client.new_session(workspace)
+    with pytest.raises(AcpError) as error:
+        await prompt(client, session, "Hi")
+    assert error.value.code == -32003 and error.value.data["kind"] == "upstream_error"
+    assert error.value.message == "Ollama reported an error: model runner crashed"

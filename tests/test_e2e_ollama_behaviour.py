@@ -242,6 +242,7 @@ async def test_models_prints_a_table(fake: FakeOllama):
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["NAME", "SIZE", "PARAMETERS", "QUANTIZATION", "CONTEXT", "CAPABILITIES"]
+    assert lines[-1] == f"— models of ollama at {fake.url} (from OLLAMA_HOST)"  # on stderr
     assert any(line.startswith("thinker:latest") and "thinking, tools" in line for line in lines)
 
 
@@ -249,9 +250,9 @@ async def test_doctor_on_a_healthy_server(fake: FakeOllama):
     code, out = await run_command(fake.url, "doctor", "--model", "tiny")
     assert code == 0, out
     assert "0.12.10" in out
-    assert f"{fake.url} (from OLLAMA_HOST)" in out
+    assert f"backend: ollama at {fake.url} (from OLLAMA_HOST)" in out
     assert "default model tiny is installed and can use tools" in out
-    assert out.rstrip().endswith("Ready: ollama-chatd can chat with this Ollama.")
+    assert out.rstrip().endswith("Ready: ollama-chatd can chat with Ollama.")
 
 
 async def test_doctor_on_an_unreachable_server(closed_port_url):

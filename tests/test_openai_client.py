@@ -257,20 +257,28 @@ async def test_closing_the_stream_closes_the_connection_at_once(mock, client) ->
 # ---------------------------------------------------------------- models
 
 
-async def test_models_with_llama_servers_window_from_props(mock, client) -> None:
+async def test_models_with_llama_servers_window_and_abilities_from_props(mock, client) -> None:
     serve_models(mock, MODEL)
-    mock.get("http://llm.test:8080/props").respond(200, json={"default_generation_settings": {"n_ctx": 2048}})
+    props = {
+        "default_generation_settings": {"n_ctx": 2048},
+        "chat_template_caps": {"supports_tools": False, "supports_tool_calls": False},
+        "modalities": {"vision": False},
+    }
+    mock.get("http://llm.test:8080/props").respond(200, json=props)
     (model,) = await client.installed_models()
-    assert (model.name, model.context_length, model.capabilities) == (MODEL, 2048, None)
-    assert model.can("tools")  # unknown: tried, and dropped if the server refuses
+    assert (model.name, model.context_length, model.capabilities) == (MODEL, 2048, frozenset({"completion"}))
+    props["chat_template_caps"]["supports_tool_calls"] = True
+    props["modalities"]["vision"] = True
+    mock.get("http://llm.test:8080/props").respond(200, json=props)  # restarted with another model
+    assert (await client.describe_model(MODEL)).capabilities == {"completion", "tools", "vision"}
 
 
-async def test_models_with_vllms_max_model_len_ask_no_props(mock, client) -> None:
+async def test_models_with_vllms_max_model_len_and_unknown_abilities(mock, client) -> None:
     serve_models(mock, "Qwen/Qwen3-8B", max_model_len=32768)
-    props = mock.get("http://llm.test:8080/props").respond(404)
+    mock.get("http://llm.test:8080/props").respond(404, json={"detail": "Not Found"})
     (model,) = await client.installed_models()
-    assert model.context_length == 32768
-    assert not props.called
+    assert (model.context_length, model.capabilities) == (32768, None)
+    assert model.can("tools")  # unknown: tried, and dropped for the session if the server refuses
 
 
 async def test_a_model_the_server_does_not_list_is_not_found_naming_what_it_serves(mock, client) -> None:

@@ -1,8 +1,8 @@
 """The model servers the daemon can talk to, chosen by `initializationOptions.backend`.
 
 This is the one place that knows them: each is a name, a way to read its address
-from the settings, and a module implementing `llm.ChatBackend`. A second backend
-(an `openai/` module, say) is one more entry in `_BACKENDS`.
+from the settings, and a module implementing `llm.ChatBackend`: `ollama/`, and
+`openai/` for any OpenAI-compatible server (docs/backends.md).
 
 Kept light (no httpx): `initialize` is checked through `address()` before the rest
 of the daemon loads (rpc/startup.py), and a backend's client module is imported
@@ -11,9 +11,10 @@ only when that backend is built.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import attrs
 
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 @attrs.frozen
 class _Backend:
+    label: str  # how the log and messages name this kind of server
     address: Callable[[Settings, Mapping[str, str]], HostChoice]
     build: Callable[[Settings, HostChoice], llm.ChatBackend]
 
@@ -42,7 +44,7 @@ def build_backend(settings: Settings) -> llm.ChatBackend:
     """The client of the chosen model server; `aclose()` it when done."""
     backend = _chosen(settings)
     where = backend.address(settings, os.environ)
-    logger.info("%s at %s (from %s)", settings.backend, where.url, where.source)
+    logger.info("%s at %s (from %s)", backend.label, where.url, where.source)
     return backend.build(settings, where)
 
 
@@ -59,14 +61,56 @@ def _ollama_address(settings: Settings, environ: Mapping[str, str]) -> HostChoic
 
 
 def _ollama(settings: Settings, where: HostChoice) -> llm.ChatBackend:
+    from ollama_chatd.http_backend import with_bearer_token
     from ollama_chatd.ollama.client import OllamaClient
 
+    headers = with_bearer_token(settings.headers, os.environ.get(OLLAMA_API_KEY_ENV, "").strip())
+    with _usable_ca_bundle():
+        return OllamaClient(where.url, headers=headers, verify=settings.verify, stall_timeout=settings.stall_timeout)
+
+
+def _openai_address(settings: Settings, environ: Mapping[str, str]) -> HostChoice:
+    from ollama_chatd.openai.address import resolve_base_url
+
+    _openai_key(settings, environ)  # checked with the address, so `initialize` names a missing key
     try:
-        return OllamaClient(where.url, headers=settings.headers, verify=settings.verify, stall_timeout=settings.stall_timeout)
+        return resolve_base_url(settings.base_url, environ)
+    except ValueError as error:
+        if settings.base_url:
+            raise OptionError("baseUrl", str(error)) from None
+        raise
+
+
+def _openai_key(settings: Settings, environ: Mapping[str, str]) -> str:
+    from ollama_chatd.openai.address import api_key
+
+    try:
+        return api_key(settings.api_key_env, environ)
+    except ValueError as error:
+        raise OptionError("apiKeyEnv", str(error)) from None
+
+
+def _openai(settings: Settings, where: HostChoice) -> llm.ChatBackend:
+    from ollama_chatd.openai.client import OpenAIClient
+
+    key = _openai_key(settings, os.environ)
+    with _usable_ca_bundle():
+        return OpenAIClient(
+            where.url, api_key=key, headers=settings.headers, verify=settings.verify, stall_timeout=settings.stall_timeout
+        )
+
+
+@contextlib.contextmanager
+def _usable_ca_bundle() -> Iterator[None]:
+    try:
+        yield
     except OSError as error:  # an unreadable or invalid caBundle
         raise OptionError("caBundle", f"`caBundle` cannot be used: {error}") from None
 
 
+OLLAMA_API_KEY_ENV = "OLLAMA_API_KEY"  # sent as a Bearer token unless `headers` has an Authorization
+
 _BACKENDS: dict[str, _Backend] = {
-    "ollama": _Backend(_ollama_address, _ollama),
+    "ollama": _Backend("Ollama", _ollama_address, _ollama),
+    "openai": _Backend("OpenAI-compatible server", _openai_address, _openai),
 }

@@ -28,12 +28,17 @@ from ollama_chatd.structuring import (
 logger = logging.getLogger(__name__)
 
 MODEL_ENV = "OLLAMA_CHATD_MODEL"
-API_KEY_ENV = "OLLAMA_API_KEY"
+BACKEND_ENV = "OLLAMA_CHATD_BACKEND"  # lets an editor that passes no `backend` (VS Code) use another server
 
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:
     if value <= 0:
         raise FieldError(camel_case(attribute.name), f"must be positive, got {value}")
+
+
+def _variable_name(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise FieldError(camel_case(attribute.name), f"must name an environment variable, e.g. \"OPENAI_API_KEY\", got {value!r}")
 
 
 def _log_level(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
@@ -56,8 +61,11 @@ class ServeOptions:
 class InitializationOptions:
     """What a client may pass as `initializationOptions` (all optional, camelCase on the wire)."""
 
-    backend: str = "ollama"  # which model server; backends.py knows them
+    backend: str | None = None  # which model server (else $OLLAMA_CHATD_BACKEND, else ollama); backends.py knows them
     ollama_host: str | None = None
+    # backend "openai": the API base URL, and the environment variable holding the key (docs/backends.md)
+    base_url: str | None = None
+    api_key_env: str | None = attrs.field(default=None, validator=_variable_name)
     model: str | None = None
     max_tool_rounds: int = attrs.field(default=10, validator=_positive)
     auto_approve: tuple[str, ...] = ()
@@ -81,6 +89,8 @@ class Settings:
 
     backend: str
     ollama_host: str | None  # as given; backends.address() reads it with OLLAMA_HOST
+    base_url: str | None  # as given; backends.address() reads it with OPENAI_BASE_URL
+    api_key_env: str | None
     default_model: str | None
     max_tool_rounds: int
     auto_approve: frozenset[str]
@@ -96,14 +106,16 @@ class Settings:
     @classmethod
     def resolve(cls, options: InitializationOptions, environ: Mapping[str, str] = os.environ) -> Settings:
         return cls(
-            backend=options.backend,
+            backend=chosen_backend(options.backend, environ),
             ollama_host=options.ollama_host,
+            base_url=options.base_url,
+            api_key_env=options.api_key_env,
             default_model=(options.model or environ.get(MODEL_ENV, "")).strip() or None,
             max_tool_rounds=options.max_tool_rounds,
             auto_approve=frozenset(options.auto_approve),
             max_context=options.max_context,
             stall_timeout=options.stall_timeout_seconds,
-            headers=_headers(options.headers, environ.get(API_KEY_ENV, "").strip()),
+            headers=dict(options.headers),
             verify=options.ca_bundle or True,
             state_dir=options.state_dir,
             mcp_servers=options.mcp_servers,
@@ -112,12 +124,9 @@ class Settings:
         )
 
 
-def _headers(explicit: dict[str, str], api_key: str) -> dict[str, str]:
-    """The explicit headers, plus the API key as a Bearer token unless they carry one."""
-    headers = dict(explicit)
-    if api_key and not any(name.lower() == "authorization" for name in headers):
-        headers["Authorization"] = f"Bearer {api_key}"
-    return headers
+def chosen_backend(option: str | None, environ: Mapping[str, str]) -> str:
+    """The `backend` option, else $OLLAMA_CHATD_BACKEND, else "ollama"."""
+    return (option or environ.get(BACKEND_ENV, "")).strip() or "ollama"
 
 
 def parse_initialization_options(raw: Any) -> InitializationOptions:

@@ -38,6 +38,14 @@ def default_headers(extra: Mapping[str, str] | None) -> httpx.Headers:
     return headers
 
 
+def with_bearer_token(headers: Mapping[str, str], key: str) -> dict[str, str]:
+    """`headers`, plus `key` as `Authorization: Bearer` unless they carry an Authorization."""
+    merged = dict(headers)
+    if key and not any(name.lower() == "authorization" for name in merged):
+        merged["Authorization"] = f"Bearer {key}"
+    return merged
+
+
 def _own_version() -> str:
     try:
         return metadata.version("ollama-chatd")

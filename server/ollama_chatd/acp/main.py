@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 
@@ -14,6 +15,8 @@ from ollama_chatd.acp.projects import Projects
 from ollama_chatd.app import build_backend, store_location
 from ollama_chatd.config import InitializationOptions, OptionError, ServeOptions, Settings
 from ollama_chatd.rpc.startup import claim_stdout
+
+logger = logging.getLogger(__name__)
 
 # The SDK's own limit: a prompt may embed files and images.
 MAX_LINE_BYTES = 50 * 1024 * 1024
@@ -36,11 +39,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(agent: ChatAgent, protocol_out: int) -> None:
+    logging.getLogger().addFilter(_not_client_gone)
     try:
         writer, reader = await _stdio(protocol_out)
         await run_agent(agent, writer, reader)
+    except ConnectionError:  # the SDK's last write found the client gone: how a session ends
+        logger.info("the client closed the connection")
     finally:
         await agent.close()
+
+
+def _not_client_gone(record: logging.LogRecord) -> bool:
+    """Keep the SDK from logging a traceback (on the root logger) for each write that
+    found the client gone, as when an editor closes mid-answer."""
+    return not (record.exc_info and isinstance(record.exc_info[1], ConnectionError))
 
 
 class _NotAPipe(Exception):

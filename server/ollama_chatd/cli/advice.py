@@ -6,17 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 START_OLLAMA = "start it with `ollama serve`, or pass --host ADDRESS (or set OLLAMA_HOST)"
+START_OPENAI_SERVER = "start it, or pass --backend openai --base-url URL (or set OPENAI_BASE_URL)"
+START_SERVER = {"ollama": START_OLLAMA, "openai": START_OPENAI_SERVER}
 NO_MODEL = (
     "no model chosen: pass --model NAME, or set the OLLAMA_CHATD_MODEL environment variable "
     "(`ollama-chatd models` lists the installed ones)"
 )
 # The daemon's advice to an editor, and what a user of the command line does instead.
 _EDITOR_ADVICE = {
-    "ollama_unreachable": (". Start it with", f"; {START_OLLAMA}"),
+    "ollama_unreachable": (". Start it", "; {start}"),
 }
 
 
-def in_cli_terms(message: str, data: Any) -> str:
+def in_cli_terms(message: str, data: Any, backend: str = "ollama") -> str:
     """The daemon's error `message`, its advice put in the command line's terms."""
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind == "no_model":
@@ -24,5 +26,5 @@ def in_cli_terms(message: str, data: Any) -> str:
     if kind in _EDITOR_ADVICE:
         cut, advice = _EDITOR_ADVICE[kind]
         if cut in message:
-            return message.split(cut, 1)[0] + advice
+            return message.split(cut, 1)[0] + advice.format(start=START_SERVER[backend])
     return message

@@ -15,7 +15,9 @@ from typing import Any
 
 from ollama_chatd.cli.advice import in_cli_terms
 from ollama_chatd.cli.rpc_client import RpcError, StdioClient
+from ollama_chatd.cli.safe_text import change_size, printable
 from ollama_chatd.cli.terminal import Stop, read_line
+from ollama_chatd.config import chosen_backend
 from ollama_chatd.mcp.config import read_config_file
 
 EXIT_INTERRUPTED = 130
@@ -47,10 +49,10 @@ async def _chat(args: argparse.Namespace) -> int:
         try:
             await client.request("initialize", _initialize_params(args, workspace, mcp_servers))
         except RpcError as error:
-            view.error(in_cli_terms(error.message, error.data))
+            view.error(in_cli_terms(error.message, error.data, chosen_backend(args.backend, os.environ)))
             return 1
         client.notify("initialized", {})
-        return await _ask(client, view, stop, _start_params(args))
+        return await _ask(client, view, stop, _start_params(args), chosen_backend(args.backend, os.environ))
     except ConnectionError as error:
         view.error(f"the daemon stopped unexpectedly: {error}")
         return 1
@@ -59,7 +61,9 @@ async def _chat(args: argparse.Namespace) -> int:
         await client.close(timeout=0.5 if stop.abandoned.done() else 5.0)
 
 
-async def _ask(client: StdioClient, view: TerminalView | JsonView, stop: Stop, params: dict[str, Any]) -> int:
+async def _ask(
+    client: StdioClient, view: TerminalView | JsonView, stop: Stop, params: dict[str, Any], backend: str
+) -> int:
     msg_id, reply = client.send_request("chat/start", params)
     stop.watch(msg_id)
     loop = asyncio.get_running_loop()
@@ -73,7 +77,7 @@ async def _ask(client: StdioClient, view: TerminalView | JsonView, stop: Stop, p
         result = reply.result()
     except RpcError as error:
         if error.code != REQUEST_CANCELLED:
-            view.error(in_cli_terms(error.message, error.data))
+            view.error(in_cli_terms(error.message, error.data, backend))
             return 1
         if stop.output_closed:
             return EXIT_CLOSED_PIPE
@@ -96,9 +100,14 @@ def _serve_command(args: argparse.Namespace) -> list[str]:
 
 
 def _initialize_params(args: argparse.Namespace, workspace: Path, mcp_servers: dict[str, Any] | None) -> dict[str, Any]:
-    options = {
-        key: value for key, value in (("model", args.model), ("ollamaHost", args.host), ("mcpServers", mcp_servers)) if value
-    }
+    given = (
+        ("backend", args.backend),
+        ("model", args.model),
+        ("ollamaHost", args.host),
+        ("baseUrl", args.base_url),
+        ("mcpServers", mcp_servers),
+    )
+    options = {key: value for key, value in given if value}
     return {
         "processId": os.getpid(),
         "clientInfo": {"name": "ollama-chatd chat"},
@@ -149,7 +158,8 @@ class Permission:
             return {"decision": "deny"}
         # An MCP tool's call changes no file: what it will do is in its arguments.
         self._view.show_change(params["title"], params["diff"] or json.dumps(params["arguments"], indent=2))
-        answer = await read_line("Allow? [y]es / [a]lways / [N]o: ")
+        size = f"({change_size(params['diff'])}) " if params["diff"] else ""
+        answer = await read_line(f"{size}Allow? [y]es / [a]lways / [N]o: ")
         if answer is None:  # Ctrl-D: as Ctrl-C, the question ends here
             self._stop.cancel()
             return {"decision": "deny"}
@@ -210,12 +220,12 @@ class TerminalView:
         self._stop_spinner()
         text = params["text"]
         if params["kind"] == "thinking":
-            sys.stderr.write(f"\x1b[2m{text}\x1b[0m" if self._fancy else text)
+            sys.stderr.write(f"\x1b[2m{printable(text)}\x1b[0m" if self._fancy else printable(text))
             sys.stderr.flush()
         else:
             if self._last_kind == "thinking":
                 sys.stderr.write("\n")
-            self._out(text)
+            self._out(printable(text))
             self._wrote_content = True
         self._last_kind = params["kind"]
 
@@ -230,7 +240,7 @@ class TerminalView:
 
     def show_change(self, title: str, diff: str) -> None:
         self._end_line()
-        sys.stderr.write(f"{title}\n{diff}\n")
+        sys.stderr.write(f"{printable(title)}\n{printable(diff)}\n")
 
     def notice(self, text: str) -> None:
         self._end_line()
@@ -249,7 +259,7 @@ class TerminalView:
 
     def error(self, message: str) -> None:
         self._end_line()
-        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.write(f"error: {printable(message)}\n")
 
     def close(self) -> None:
         self._stop_spinner()
@@ -270,6 +280,7 @@ class TerminalView:
             self._stop.close_output()
 
     def _note(self, text: str) -> None:
+        text = printable(text)
         sys.stderr.write(f"\x1b[2m— {text}\x1b[0m\n" if self._fancy else f"— {text}\n")
 
 
@@ -301,7 +312,7 @@ class JsonView:
         pass
 
     def notice(self, text: str) -> None:
-        sys.stderr.write(f"{text}\n")
+        sys.stderr.write(f"{printable(text)}\n")
 
     def waiting(self, model: str | None) -> None:
         pass
@@ -313,7 +324,7 @@ class JsonView:
         pass
 
     def error(self, message: str) -> None:
-        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.write(f"error: {printable(message)}\n")
 
     def close(self) -> None:
         pass

@@ -10,7 +10,6 @@ from pathlib import Path
 from ollama_chatd import __version__
 from ollama_chatd.rpc.framing import DEFAULT_MAX_MESSAGE_BYTES
 
-
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE, as a shell reports `... | head -1`
 
@@ -61,6 +60,16 @@ def ollama_address(value: str) -> str:
     except InvalidHost as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return value
+
+
+def openai_base_url(value: str) -> str:
+    """`--base-url`: checked now, so that its error names the option."""
+    from ollama_chatd.openai.address import checked_base_url
+
+    try:
+        return checked_base_url(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,8 +124,8 @@ def _parser() -> argparse.ArgumentParser:
         "diff for you to allow. Ctrl-C (or Ctrl-D at a prompt) cancels and exits with 130.",
     )
     chat.add_argument("prompt", nargs="+", help="what to ask (the words are joined with spaces)")
-    chat.add_argument("--model", "-m", help="Ollama model (default: $OLLAMA_CHATD_MODEL, else the chat's model)")
-    chat.add_argument("--host", type=ollama_address, help="Ollama address (default: $OLLAMA_HOST or 127.0.0.1:11434)")
+    chat.add_argument("--model", "-m", help="the model to ask (default: $OLLAMA_CHATD_MODEL, else the chat's model)")
+    add_server_options(chat)
     chat.add_argument(
         "--workspace", "-w", type=existing_folder, default=".", help="folder the model's tools may touch (default: .)"
     )
@@ -164,11 +173,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--model", "-m", help="the default model to check (default: $OLLAMA_CHATD_MODEL)")
     for command, run in ((models, _models), (doctor, _doctor)):
-        command.add_argument(
-            "--host", type=ollama_address, help="Ollama address (default: $OLLAMA_HOST or 127.0.0.1:11434)"
-        )
+        add_server_options(command)
         command.set_defaults(run=run)
     return parser
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """Which model server, and where (docs/backends.md)."""
+    parser.add_argument(
+        "--backend", choices=("ollama", "openai"),
+        help="ollama, or openai: any OpenAI-compatible server (llama-server, vLLM, LM Studio...) "
+        "(default: $OLLAMA_CHATD_BACKEND, else ollama)",
+    )  # fmt: skip
+    parser.add_argument("--host", type=ollama_address, help="Ollama address (default: $OLLAMA_HOST or 127.0.0.1:11434)")
+    parser.add_argument(
+        "--base-url", metavar="URL", type=openai_base_url,
+        help="with --backend openai: the API base URL; the key is read from $OPENAI_API_KEY "
+        "(default: $OPENAI_BASE_URL or http://127.0.0.1:8080/v1)",
+    )  # fmt: skip
 
 
 def _command(commands, name: str, summary: str, description: str) -> argparse.ArgumentParser:

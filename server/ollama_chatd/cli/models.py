@@ -1,5 +1,5 @@
-"""`ollama-chatd models` and `ollama-chatd doctor`: what Ollama has, and whether
-the daemon can work with it."""
+"""`ollama-chatd models` and `ollama-chatd doctor`: what the model server (Ollama, or an
+OpenAI-compatible one) has, and whether the daemon can work with it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 from ollama_chatd import __version__, backends, llm
 from ollama_chatd.app import build_backend
-from ollama_chatd.cli.advice import START_OLLAMA
+from ollama_chatd.cli.advice import START_SERVER
 from ollama_chatd.config import MODEL_ENV, InitializationOptions, Settings
 
 
@@ -23,7 +23,26 @@ def run_doctor(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.resolve(InitializationOptions(ollama_host=args.host, model=getattr(args, "model", None)))
+    options = InitializationOptions(
+        backend=args.backend, ollama_host=args.host, base_url=args.base_url, model=getattr(args, "model", None)
+    )
+    return Settings.resolve(options)
+
+
+# How the command line names each server, and what adds a model to it.
+_SERVER_NAMES = {"ollama": "Ollama", "openai": "the OpenAI-compatible server"}
+_ADD_A_MODEL = {"ollama": "`ollama pull {model}`", "openai": "start the server with {model}, or choose one it serves"}
+_SOURCES = {
+    "default": "the default",
+    "initializationOptions.ollamaHost": "--host",
+    "initializationOptions.baseUrl": "--base-url",
+}
+
+
+def _where(settings: Settings) -> str:
+    """Which backend and address, for a person: `openai at http://... (from --base-url)`."""
+    where = backends.address(settings)
+    return f"{settings.backend} at {where.url} (from {_SOURCES.get(where.source, where.source)})"
 
 
 def _client(settings: Settings) -> contextlib.aclosing[llm.ChatBackend]:
@@ -35,12 +54,13 @@ async def _models(settings: Settings) -> int:
         try:
             models = await client.installed_models()
         except llm.BackendUnreachable as error:
-            print(f"error: {error}; {START_OLLAMA}", file=sys.stderr)
+            print(f"error: {error}; {START_SERVER[settings.backend]}", file=sys.stderr)
             return 1
         except llm.BackendError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-    print(format_table(models))
+    print(format_table(models), flush=True)  # a reader gone (`| head -1`) ends it here, quietly
+    print(f"— models of {_where(settings)}", file=sys.stderr)  # stdout keeps only the table
     return 0
 
 
@@ -64,30 +84,30 @@ def _gigabytes(size: int | None) -> str:
 
 
 async def _doctor(settings: Settings) -> int:
-    report = _Report()
+    server = _SERVER_NAMES[settings.backend]
+    report = _Report(server)
     report.line(True, f"ollama-chatd {__version__}, Python {sys.version.split()[0]}")
-    where = backends.address(settings)
-    report.line(True, f"Ollama address: {where.url} (from {_source(where.source)})")
+    report.line(True, f"backend: {_where(settings)}")
     async with _client(settings) as client:
         try:
             version = await client.version()
         except llm.BackendError as error:
-            report.line(False, f"Ollama is not reachable: {error}", START_OLLAMA)
+            report.line(False, f"{server} is not reachable: {error}", START_SERVER[settings.backend])
             return report.verdict()
-        report.line(True, f"Ollama {version} is reachable")
+        report.line(True, f"{server} is reachable ({version})")
         try:
             models = await client.installed_models()
         except llm.BackendError as error:
             report.line(False, f"cannot list the models: {error}")
             return report.verdict()
-    _check_models(report, models)
-    _check_default_model(report, models, settings.default_model)
+    _check_models(report, models, settings.backend)
+    _check_default_model(report, models, settings.default_model, settings.backend)
     return report.verdict()
 
 
-def _check_models(report: _Report, models: list[llm.ModelInfo]) -> None:
+def _check_models(report: _Report, models: list[llm.ModelInfo], backend: str) -> None:
     if not models:
-        report.line(False, "no model is installed", "download one, e.g. `ollama pull llama3.2`")
+        report.line(False, "no model is installed", _ADD_A_MODEL[backend].format(model="one, e.g. llama3.2"))
         return
     report.line(True, f"{len(models)} models installed:")
     for model in sorted(models, key=lambda m: m.name):
@@ -97,27 +117,24 @@ def _check_models(report: _Report, models: list[llm.ModelInfo]) -> None:
         report.line(None, "no installed model can use tools, so chats cannot read or edit the workspace")
 
 
-def _check_default_model(report: _Report, models: list[llm.ModelInfo], default: str | None) -> None:
+def _check_default_model(report: _Report, models: list[llm.ModelInfo], default: str | None, backend: str) -> None:
     if not default:
         report.line(None, "no default model", f"pass --model to `chat`, or set {MODEL_ENV}")
         return
     found = next((m for m in models if m.name in (default, f"{default}:latest")), None)
     if found is None:
-        report.line(False, f"the default model {default} is not installed", f"`ollama pull {default}`")
+        report.line(False, f"the default model {default} is not installed", _ADD_A_MODEL[backend].format(model=default))
     elif not found.can("tools"):
         report.line(None, f"the default model {default} is installed but cannot use tools")
     else:
         report.line(True, f"the default model {default} is installed and can use tools")
 
 
-def _source(source: str) -> str:
-    return {"default": "the default", "OLLAMA_HOST": "OLLAMA_HOST"}.get(source, source)
-
-
 class _Report:
     """One line per check: ok, note (worth knowing) or FAIL (a problem); then a verdict."""
 
-    def __init__(self) -> None:
+    def __init__(self, server: str) -> None:
+        self.server = server
         self._problems: list[str] = []
 
     def line(self, ok: bool | None, text: str, fix: str = "") -> None:
@@ -130,5 +147,5 @@ class _Report:
         if self._problems:
             print(f"Not ready: {self._problems[0]}.")
             return 1
-        print("Ready: ollama-chatd can chat with this Ollama.")
+        print(f"Ready: ollama-chatd can chat with {self.server}.")
         return 0

@@ -23,6 +23,7 @@ from ..llm import (
     UpstreamError,
     Usage,
 )
+from ..structuring import is_integer
 
 _EMPTY: Mapping[str, Any] = {}
 _KNOWN_DONE_REASONS: dict[Any, DoneReason] = {"stop": "stop", "length": "length"}
@@ -267,5 +268,4 @@ def _list_field(body: Mapping[str, Any], field: str, endpoint: str) -> list[Any]
 
 
 def _int_or_none(value: Any) -> int | None:
-    # bool is an int subclass; a true/false here is garbage, not 1/0.
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if is_integer(value) else None

@@ -25,10 +25,20 @@ from ..http_backend import (
     hiding_secrets,
     read_at_most,
     stalled,
+    with_bearer_token,
 )
 from ..llm import BackendError, ChatChunk, ChatRequest, ModelInfo, UpstreamError, Usage
 from .errors import model_not_served, status_error
-from .wire import SERVER, ReplyAssembler, ServedModel, Timings, chat_payload, context_length_from_props, parse_models
+from .wire import (
+    SERVER,
+    ReplyAssembler,
+    ServedModel,
+    Timings,
+    capabilities_from_props,
+    chat_payload,
+    context_length_from_props,
+    parse_models,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +66,12 @@ class OpenAIClient:
         transport: httpx.AsyncBaseTransport | None = None,
         stall_timeout: float = DEFAULT_STALL_TIMEOUT_S,
     ):
-        headers = dict(headers or {})
-        if api_key and not any(name.lower() == "authorization" for name in headers):
-            headers["Authorization"] = f"Bearer {api_key}"
+        headers = with_bearer_token(headers or {}, api_key)
         self._connection = ServerConnection(base_url, SERVER, headers=headers, verify=verify, transport=transport)
         self.base_url = self._connection.base_url
         self._api_key = api_key
         self._stall_timeout = stall_timeout
         self._served: dict[str, ServedModel] | None = None
-        self._props: Mapping[str, Any] | None = None
 
     def __repr__(self) -> str:
         # Deliberately without headers and key.
@@ -78,8 +85,7 @@ class OpenAIClient:
     async def installed_models(self) -> list[ModelInfo]:
         """GET /models (asked anew each time, so a model loaded since shows up)."""
         served = await self._list_models()
-        window = await self._server_context_length() if any(m.context_length is None for m in served.values()) else None
-        return [_model_info(model, window) for model in served.values()]
+        return [await self._model_info(model, len(served)) for model in served.values()]
 
     async def describe_model(self, name: str) -> ModelInfo:
         """The model if the server lists it; llama-server answers any name with its one model,
@@ -87,8 +93,18 @@ class OpenAIClient:
         served = self._served if self._served is not None and name in self._served else await self._list_models()
         if name not in served:
             raise model_not_served(name, self.base_url, served=sorted(served))
-        model = served[name]
-        return _model_info(model, await self._server_context_length() if model.context_length is None else None)
+        return await self._model_info(served[name], len(served))
+
+    async def _model_info(self, model: ServedModel, models_served: int) -> ModelInfo:
+        """What the server says of a model. llama-server's /props describes the one model it
+        runs (window, tools, vision); where nothing says, abilities are unknown: tools are
+        tried, and dropped for the session if the server refuses them."""
+        props = await self._server_props() if models_served == 1 or model.context_length is None else {}
+        return ModelInfo(
+            name=model.id,
+            context_length=model.context_length or context_length_from_props(props),
+            capabilities=capabilities_from_props(props) if models_served == 1 else None,
+        )
 
     async def version(self) -> str:
         """What the server says of itself: llama-server's build from /props, else just that it answers."""
@@ -101,19 +117,16 @@ class OpenAIClient:
         self._served = {model.id: model for model in parse_models(body)}
         return self._served
 
-    async def _server_context_length(self) -> int | None:
-        return context_length_from_props(await self._server_props())
-
     async def _server_props(self) -> Mapping[str, Any]:
-        """llama-server's GET /props (beside /v1, not under it), asked once; {} where there is none."""
-        if self._props is None:
-            root = self.base_url.removesuffix("/v1")
-            try:
-                self._props = await self._connection.request_json("GET", f"{root}/props", self._status_error(None))
-            except BackendError as error:
-                log.debug("no /props at %s: %s", root, error)
-                self._props = {}
-        return self._props
+        """llama-server's GET /props (beside /v1, not under it); {} where there is none.
+        Not kept: the engine keeps what it learns per session, and a restarted server may
+        run another model."""
+        root = self.base_url.removesuffix("/v1")
+        try:
+            return await self._connection.request_json("GET", f"{root}/props", self._status_error(None))
+        except BackendError as error:
+            log.debug("no /props at %s: %s", root, error)
+            return {}
 
     # ------------------------------------------------------------ chat
 
@@ -188,12 +201,6 @@ class OpenAIClient:
 
 def _is_event_stream(response: httpx.Response) -> bool:
     return response.is_success and "text/event-stream" in response.headers.get("content-type", "")
-
-
-def _model_info(model: ServedModel, server_window: int | None) -> ModelInfo:
-    # These servers do not say what a model can do: abilities unknown (tools are tried,
-    # and dropped for the session if the server refuses them).
-    return ModelInfo(name=model.id, context_length=model.context_length or server_window)
 
 
 def _with_duration(chunk: ChatChunk, seconds: float) -> ChatChunk:

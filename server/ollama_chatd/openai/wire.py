@@ -286,3 +286,20 @@ def context_length_from_props(body: Mapping[str, Any]) -> int | None:
     if n_ctx is None:
         n_ctx = body.get("n_ctx")
     return n_ctx if is_integer(n_ctx) and n_ctx > 0 else None
+
+
+def capabilities_from_props(body: Mapping[str, Any]) -> frozenset[str] | None:
+    """What llama-server's GET /props says its model can do: tools when its chat template
+    renders them, vision when a projector is loaded; None when it does not say."""
+    caps = body.get("chat_template_caps")
+    if not isinstance(caps, dict):
+        return None
+    abilities = {"completion"}
+    if caps.get("supports_tools") or caps.get("supports_tool_calls"):
+        abilities.add("tools")
+    if caps.get("supports_reasoning_effort"):
+        abilities.add("thinking")
+    modalities = body.get("modalities")
+    if isinstance(modalities, dict) and modalities.get("vision"):
+        abilities.add("vision")
+    return frozenset(abilities)

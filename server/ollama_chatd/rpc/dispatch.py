@@ -23,10 +23,10 @@ from ollama_chatd.structuring import is_message_id
 
 logger = logging.getLogger(__name__)
 
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
+PARSE_ERROR = lsp.ErrorCodes.ParseError
+INVALID_REQUEST = lsp.ErrorCodes.InvalidRequest
+METHOD_NOT_FOUND = lsp.ErrorCodes.MethodNotFound
+INVALID_PARAMS = lsp.ErrorCodes.InvalidParams
 
 
 @attrs.frozen

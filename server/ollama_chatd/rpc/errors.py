@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
+from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 
 from ollama_chatd import llm
@@ -18,7 +19,6 @@ logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-INTERNAL_ERROR = -32603
 OLLAMA_UNREACHABLE = -32001
 MODEL_NOT_FOUND = -32002
 UPSTREAM_ERROR = -32003
@@ -72,7 +72,7 @@ def to_rpc_error(error: Exception) -> JsonRpcException:
         return error
     logger.error("internal error", exc_info=error)
     return ChatError(
-        INTERNAL_ERROR,
+        lsp.ErrorCodes.InternalError,
         f"internal error in ollama-chatd ({type(error).__name__}: {error}); "
         "please report it with the daemon's log (--log-file)",
         "internal_error",

@@ -12,7 +12,6 @@ from ollama_chatd.store.records import (
     MessageStatus,
     StoredChat,
     StoredMessage,
-    StoredTurn,
     derive_title,
     iso8601,
 )
@@ -26,7 +25,6 @@ __all__ = [
     "StoredChat",
     "StoredMessage",
     "StoreReadError",
-    "StoredTurn",
     "default_state_dir",
     "derive_title",
     "iso8601",

@@ -7,9 +7,8 @@ from typing import Any
 
 import attrs
 
-from ollama_chatd import llm
 from ollama_chatd.store.codec import message_from_row, status_from_row
-from ollama_chatd.store.records import ChatSummary, StoredChat, StoredMessage, StoredTurn
+from ollama_chatd.store.records import ChatSummary, StoredChat, StoredMessage
 
 
 class InvalidCursor(ValueError):
@@ -39,7 +38,7 @@ def exists(connection: sqlite3.Connection, *, workspace: str, chat_id: str) -> b
 
 def load(connection: sqlite3.Connection, *, workspace: str, chat_id: str) -> StoredChat | None:
     rows = connection.cursor()
-    rows.row_factory = sqlite3.Row  # on this cursor only: the connection may be pooled
+    rows.row_factory = sqlite3.Row  # on this cursor only: the writer's other queries take tuples
     chat = rows.execute(
         "SELECT id, chat_id, coalesce(title, auto_title) AS title, model, system, created_at, updated_at "
         "FROM chats WHERE workspace = ? AND chat_id = ?",
@@ -48,7 +47,6 @@ def load(connection: sqlite3.Connection, *, workspace: str, chat_id: str) -> Sto
     if chat is None:
         return None
     messages = rows.execute("SELECT * FROM messages WHERE chat = ? ORDER BY position", (chat["id"],)).fetchall()
-    turns = rows.execute("SELECT * FROM turns WHERE chat = ? ORDER BY number", (chat["id"],)).fetchall()
     return StoredChat(
         chat_id=chat["chat_id"],
         title=chat["title"],
@@ -57,7 +55,6 @@ def load(connection: sqlite3.Connection, *, workspace: str, chat_id: str) -> Sto
         created_at=chat["created_at"],
         updated_at=chat["updated_at"],
         messages=tuple(_stored_message(row) for row in messages),
-        turns=tuple(_stored_turn(row) for row in turns),
     )
 
 
@@ -118,8 +115,3 @@ def insert_rows(connection: sqlite3.Connection, rows: WorkspaceRows) -> None:
 
 def _stored_message(row: sqlite3.Row) -> StoredMessage:
     return StoredMessage(message_from_row(row), status_from_row(row["status"]), row["created_at"])
-
-
-def _stored_turn(row: sqlite3.Row) -> StoredTurn:
-    usage = llm.Usage(row["prompt_tokens"] or 0, row["completion_tokens"] or 0, row["total_duration_ns"] or 0)
-    return StoredTurn(row["number"], row["started_at"], row["ended_at"], row["stop_reason"], usage)

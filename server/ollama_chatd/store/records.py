@@ -25,15 +25,6 @@ class StoredMessage:
 
 
 @attrs.frozen
-class StoredTurn:
-    number: int
-    started_at: float
-    ended_at: float | None
-    stop_reason: str | None
-    usage: llm.Usage
-
-
-@attrs.frozen
 class StoredChat:
     chat_id: str
     title: str | None
@@ -42,7 +33,6 @@ class StoredChat:
     created_at: float
     updated_at: float
     messages: tuple[StoredMessage, ...]
-    turns: tuple[StoredTurn, ...]
 
     def history(self) -> list[llm.Message]:
         """The messages to send the model to continue this chat.

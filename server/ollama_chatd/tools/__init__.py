@@ -1,8 +1,9 @@
 """The tools the model may call on the editor's workspace.
 
-Pure and synchronous: no JSON-RPC, no asyncio. `workspace` confines every path
-and reads files safely, `walk` lists the tree as git would (`.gitignore`),
-`globs` matches `**/*.py`-style patterns, `edits` describes and applies
-changes, `builtin` holds the tool functions and `registry` their names,
-descriptions and argument schemas.
+No JSON-RPC here. The tools themselves are synchronous functions: `workspace`
+confines every path and reads files safely, `walk` lists the tree as git would
+(`.gitignore`), `globs` matches `**/*.py`-style patterns, `edits` describes and
+applies changes, `builtin` holds the tool functions and `registry` their names,
+descriptions and argument schemas. `runner` is the engine's asynchronous side of
+them: it runs each call in a worker thread and asks before any change.
 """
