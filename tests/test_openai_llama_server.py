@@ -205,3 +205,13 @@ async def test_unusable_openai_options_are_refused_naming_them(tmp_path: Path, d
         await daemon.initialize({"backend": "openai", **options})
     assert raised.value.code == -32602
     assert raised.value.data["field"] == f"initializationOptions.{field}"
+
+
+async def test_an_editor_passing_no_backend_reaches_it_through_the_environment(
+    llama: LlamaServer, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    """VS Code passes only its own settings (ollamaHost, model...): the environment chooses."""
+    env = {"OLLAMA_CHATD_BACKEND": "openai", "OPENAI_BASE_URL": llama.api_url, "OPENAI_API_KEY": ""}
+    daemons.append(daemon := await Daemon.spawn("--no-store", env=env, cwd=str(tmp_path)))
+    await daemon.initialize({"model": MODEL, "autoApprove": []})
+    assert [model["name"] for model in (await daemon.request("chat/models", {}))["models"]] == [MODEL]

@@ -28,6 +28,7 @@ from ollama_chatd.structuring import (
 logger = logging.getLogger(__name__)
 
 MODEL_ENV = "OLLAMA_CHATD_MODEL"
+BACKEND_ENV = "OLLAMA_CHATD_BACKEND"  # lets an editor that passes no `backend` (VS Code) use another server
 
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: float) -> None:
@@ -60,7 +61,7 @@ class ServeOptions:
 class InitializationOptions:
     """What a client may pass as `initializationOptions` (all optional, camelCase on the wire)."""
 
-    backend: str = "ollama"  # which model server; backends.py knows them
+    backend: str | None = None  # which model server (else $OLLAMA_CHATD_BACKEND, else ollama); backends.py knows them
     ollama_host: str | None = None
     # backend "openai": the API base URL, and the environment variable holding the key (docs/backends.md)
     base_url: str | None = None
@@ -105,7 +106,7 @@ class Settings:
     @classmethod
     def resolve(cls, options: InitializationOptions, environ: Mapping[str, str] = os.environ) -> Settings:
         return cls(
-            backend=options.backend,
+            backend=chosen_backend(options.backend, environ),
             ollama_host=options.ollama_host,
             base_url=options.base_url,
             api_key_env=options.api_key_env,
@@ -121,6 +122,11 @@ class Settings:
             mcp_call_timeout=options.mcp_call_timeout_seconds,
             use_working_directory=options.use_working_directory,
         )
+
+
+def chosen_backend(option: str | None, environ: Mapping[str, str]) -> str:
+    """The `backend` option, else $OLLAMA_CHATD_BACKEND, else "ollama"."""
+    return (option or environ.get(BACKEND_ENV, "")).strip() or "ollama"
 
 
 def parse_initialization_options(raw: Any) -> InitializationOptions:

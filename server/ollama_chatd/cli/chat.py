@@ -17,6 +17,7 @@ from ollama_chatd.cli.advice import in_cli_terms
 from ollama_chatd.cli.rpc_client import RpcError, StdioClient
 from ollama_chatd.cli.safe_text import change_size, printable
 from ollama_chatd.cli.terminal import Stop, read_line
+from ollama_chatd.config import chosen_backend
 from ollama_chatd.mcp.config import read_config_file
 
 EXIT_INTERRUPTED = 130
@@ -48,10 +49,10 @@ async def _chat(args: argparse.Namespace) -> int:
         try:
             await client.request("initialize", _initialize_params(args, workspace, mcp_servers))
         except RpcError as error:
-            view.error(in_cli_terms(error.message, error.data, args.backend))
+            view.error(in_cli_terms(error.message, error.data, chosen_backend(args.backend, os.environ)))
             return 1
         client.notify("initialized", {})
-        return await _ask(client, view, stop, _start_params(args), args.backend)
+        return await _ask(client, view, stop, _start_params(args), chosen_backend(args.backend, os.environ))
     except ConnectionError as error:
         view.error(f"the daemon stopped unexpectedly: {error}")
         return 1

@@ -181,8 +181,9 @@ def _parser() -> argparse.ArgumentParser:
 def add_server_options(parser: argparse.ArgumentParser) -> None:
     """Which model server, and where (docs/backends.md)."""
     parser.add_argument(
-        "--backend", choices=("ollama", "openai"), default="ollama",
-        help="ollama, or openai: any OpenAI-compatible server (llama-server, vLLM, LM Studio...) (default: ollama)",
+        "--backend", choices=("ollama", "openai"),
+        help="ollama, or openai: any OpenAI-compatible server (llama-server, vLLM, LM Studio...) "
+        "(default: $OLLAMA_CHATD_BACKEND, else ollama)",
     )  # fmt: skip
     parser.add_argument("--host", type=ollama_address, help="Ollama address (default: $OLLAMA_HOST or 127.0.0.1:11434)")
     parser.add_argument(
