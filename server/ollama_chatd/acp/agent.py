@@ -25,9 +25,9 @@ from ollama_chatd.acp.prompt import UnsupportedContent, read_prompt
 from ollama_chatd.acp.replay import replay
 from ollama_chatd.acp.session import Session, TurnReporter
 from ollama_chatd.config import Settings
+from ollama_chatd.engine.engine import TurnRequest
 from ollama_chatd.mcp.config import ServerConfig, from_acp
 from ollama_chatd.structuring import FieldError
-from ollama_chatd.engine.engine import TurnRequest
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
