@@ -18,7 +18,6 @@ MODE_LABEL = {"paced": "paced stream (~1k tok/s)", "flood": "flood (as fast as t
               "paused": "flood, client not reading"}
 
 # The targets of issue #7.
-TARGET_RATIO = 2.0
 TARGET_FIRST_TOKEN_MS = 2.0
 TARGET_CANCEL_MS = 10.0
 TARGET_SPAWN_MS = 150.0
@@ -38,14 +37,12 @@ def _pf(ok: bool | None) -> str:
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target of the issue with the figure that decides it."""
     out = []
+    # Throughput against the naive relay is no target any more (issue 13): the fake floods
+    # far faster than any model, and the figure that matters is the CPU at a model's pace.
     tp = r.get("throughput")
     if tp:
         one = tp["one_chat"]
-        d, n, o = (one[x]["tokens_per_s"] for x in RELAYS)
-        out.append({"target": f"Relay throughput (1 chat) >= {TARGET_RATIO:g}x the naive relay",
-                    "figure": f"{d / n:.2f}x ({d:,.0f} vs {n:,.0f} tokens/s)", "ok": d / n >= TARGET_RATIO})
-        out.append({"target": "... and ahead of the ollama-python relay",
-                    "figure": f"{d / o:.2f}x ({d:,.0f} vs {o:,.0f} tokens/s)", "ok": d > o})
+        d = one["daemon"]["tokens_per_s"]
         many = tp["many_chats"]["daemon"]
         md = many["aggregate_tokens_per_s"]
         ms_, ds = many.get("streaming_tokens_per_s"), one["daemon"].get("streaming_tokens_per_s")
@@ -235,6 +232,30 @@ def _relay_bars(ax: Any, colors: dict[str, str], values: list[float], text: str,
 # ----------------------------------------------------------------------------- markdown
 
 
+def paced_section(r: dict[str, Any]) -> list[str]:
+    """CPU per token at a model's pace (bench/paced.py): the figure that matters."""
+    paced = r.get("paced")
+    if not paced:
+        return []
+    rates = paced["rates"]
+    L = ["## CPU at a model's pace", "",
+         f"One chat streamed by the fake at {', '.join(str(x) for x in rates)} tokens/s (a model on a CPU makes "
+         "tens a second, on a GPU a few hundred), each token its own NDJSON line and HTTP chunk, for "
+         f"{paced['seconds']:g} s, after a warm-up turn. CPU of every thread of the relay over the turn "
+         "(/proc/<pid>/task/*/schedstat). At such a pace every token is an event-loop wake-up, a socket read "
+         "and a pipe write of its own: that, not parsing, is what a token costs.", "",
+         "| Relay | " + " | ".join(f"{x}/s: achieved | µs/token | share of a core" for x in rates) + " |",
+         "|---|" + "---:|---:|---:|" * len(rates)]
+    for relay, per_rate in paced["relays"].items():
+        cells = []
+        for x in rates:
+            v = per_rate[str(x)]
+            cells += [f"{v['achieved_tokens_per_s']:,.0f}", f"{v['cpu_us_per_token']:,.0f}", f"{v['core_share']:.1%}"]
+        L.append(f"| {relay} | " + " | ".join(cells) + " |")
+    L.append("")
+    return L
+
+
 def markdown(r: dict[str, Any], png_name: str) -> str:
     m = r["machine"]
     cfg = r["settings"]
@@ -283,12 +304,15 @@ def markdown(r: dict[str, Any], png_name: str) -> str:
     for t in targets(r):
         add(f"| {t['target']} | {t['figure']} | {_pf(t['ok'])} |")
     add("")
+    L.extend(paced_section(r))
 
     tp = r.get("throughput")
     if tp:
         add("## Relay throughput")
         add("")
-        add(f"Tokens per second of intact text delivered to the client: from writing `chat/start` to reading "
+        add(f"A stress test, not a target: the fake floods tokens far faster than any model (see the CPU at a "
+            f"model's pace above for the figure that matters). "
+            f"Tokens per second of intact text delivered to the client: from writing `chat/start` to reading "
             f"its answer, with the fake's bulk mode (every token `\"x\"` in its own NDJSON line and HTTP chunk, "
             f"written as fast as the socket takes them). Median of {cfg['runs']} runs; a fresh relay process per run.")
         add("")

@@ -14,7 +14,9 @@ three relays, each as a subprocess spoken to over its real stdio by bench/client
   `chat/token` per token, `write` + `flush`);
 - `ollama-python`: bench/ollama_python_relay.py (the official `ollama` AsyncClient).
 
-It measures relay throughput (1 chat and 32 concurrent chats), first-token latency over the
+It measures the relay's CPU per token at a model's pace (50, 500, 1000 tokens/s: the figure
+that matters, bench/paced.py), relay throughput against a fake that floods (1 chat and 32
+concurrent chats: a stress test, no target), first-token latency over the
 upstream's own, cancel latencies (to the answer and to the fake seeing the connection close,
 also while the client has stopped reading stdout), spawn-to-`initialize`-result time and RSS,
 writes bench/results/latest.json, and renders docs/performance.md and docs/performance.png
@@ -47,6 +49,7 @@ sys.path.insert(0, str(HERE))
 
 from client import RelayProcess  # noqa: E402
 from fakeproc import FakeProcess, bulk, endless, text  # noqa: E402
+from paced import bench_paced  # noqa: E402
 
 PY = sys.executable
 MODEL = "tiny"
@@ -730,8 +733,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure the daemon package found in DIR (a server/ folder, e.g. a patched copy)")
     parser.add_argument("--no-report", action="store_true", help="do not render docs/performance.{md,png}")
     parser.add_argument("--report", action="store_true", help="render the docs even after a --quick run")
-    parser.add_argument("--only", nargs="*", choices=["spawn", "throughput", "first_token", "cancel", "paused_memory"],
+    parser.add_argument("--only", nargs="*",
+                        choices=["spawn", "paced", "throughput", "first_token", "cancel", "paused_memory"],
                         help="run only these parts (the report needs all of them)")
+    parser.add_argument("--relays", nargs="*", choices=list(RELAYS), help="the paced part measures only these relays")
     args = parser.parse_args(argv)
     cfg = settings(args.quick)
     command = ".venv/bin/python bench/run.py" + (" --quick" if args.quick else "")
@@ -751,7 +756,9 @@ def main(argv: list[str] | None = None) -> int:
         info["daemon_source"] = f"work tree at {info['commit']}" + (" with uncommitted changes in server/" if info["dirty"] else "")
     results: dict[str, Any] = {"command": command, "quick": args.quick, "settings": cfg, "machine": info}
     log(f"fake Ollama at {b.fake.url} (pid {b.fake.pid}); settings {cfg}")
-    parts = {"spawn": bench_spawn, "throughput": bench_throughput, "first_token": bench_first_token,
+    parser_relays = args.relays or list(RELAYS)
+    parts = {"spawn": bench_spawn, "paced": lambda b: bench_paced(b, parser_relays, MODEL, log),
+             "throughput": bench_throughput, "first_token": bench_first_token,
              "cancel": bench_cancels, "paused_memory": bench_paused_memory}
     try:
         for name, fn in parts.items():

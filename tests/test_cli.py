@@ -159,16 +159,25 @@ async def test_ctrl_c_or_ctrl_d_at_the_permission_prompt_cancels_and_exits_130_a
     a second Ctrl-C then printed a KeyboardInterrupt traceback."""
     fake.script(write_call("a.txt", "x\n"), Reply.text(["never asked"]))
     process, controller = await chat_on_a_terminal(fake, tmp_path, "write")
-    screen = await read_terminal_until(controller, b"Allow?")
-    assert b"+x" in screen
-    os.write(controller, key)
-    code = await asyncio.wait_for(process.wait(), 5)
-    screen += await read_terminal_until(controller, None)
-    os.close(controller)
+    try:
+        screen = await read_terminal_until(controller, b"Allow?")
+        assert b"+x" in screen
+        os.write(controller, key)
+        code = await asyncio.wait_for(process.wait(), 5)
+        screen += await read_terminal_until(controller, None)
+    finally:
+        kill_if_running(process)
+        os.close(controller)
     assert code == 130, screen.decode(errors="replace")
     assert b"Traceback" not in screen and b"KeyboardInterrupt" not in screen
     assert not (tmp_path / "a.txt").exists()
     assert len(fake.requests) == 1  # the turn ended there
+
+
+def kill_if_running(process: asyncio.subprocess.Process) -> None:
+    """A test that failed must not leave the CLI (and its daemon, which follows it) running."""
+    if process.returncode is None:
+        process.kill()
 
 
 async def chat_on_a_terminal(fake: FakeOllama, workspace: Path, prompt: str) -> tuple[asyncio.subprocess.Process, int]:
@@ -212,7 +221,10 @@ async def test_every_subcommand_ends_quietly_on_a_closed_pipe(fake: FakeOllama, 
         stdout=write_end, stderr=asyncio.subprocess.PIPE, env=cli_env(fake), cwd=tmp_path,
     )
     os.close(write_end)
-    _, err = await asyncio.wait_for(process.communicate(), 30)
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        kill_if_running(process)
     assert process.returncode == (0 if "--help" in command else 141), err.decode()  # argparse ignores it
     assert err.decode().strip() == ""
 

@@ -390,3 +390,12 @@ async def test_an_unknown_model_is_the_same_error_as_serve(client, workspace):
         await client.request("session/set_config_option", {"sessionId": session, "configId": "model", "value": "nope"})
     assert error.value.code == -32002 and error.value.data["kind"] == "model_not_found"
     assert "ollama pull nope" in error.value.message
+
+
+async def test_an_ollama_error_is_the_same_error_as_serve(client, fake, workspace):
+    fake.script(Reply.error(500, "model runner crashed"), model="tiny")
+    session = await client.new_session(workspace)
+    with pytest.raises(AcpError) as error:
+        await prompt(client, session, "Hi")
+    assert error.value.code == -32003 and error.value.data["kind"] == "upstream_error"
+    assert error.value.message == "Ollama reported an error: model runner crashed"

@@ -214,8 +214,10 @@ async def test_an_initialize_sent_oddly_is_answered(spawn_daemon, how: str):
 
 
 async def test_a_stop_before_any_message_ends_quietly(spawn_daemon):
-    daemon: Daemon = await spawn_daemon()
-    await asyncio.sleep(0.3)  # waiting for its first message
+    daemon: Daemon = await spawn_daemon("--log-level", "DEBUG")
+    while "waiting for the client's first message" not in daemon.stderr():  # its handlers are in place
+        assert daemon.process.returncode is None, daemon.stderr()
+        await asyncio.sleep(0.02)
     daemon.process.send_signal(signal.SIGTERM)
     assert await daemon.wait_exit() == 0
     assert "Traceback" not in daemon.stderr()

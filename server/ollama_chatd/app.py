@@ -23,8 +23,9 @@ import attrs
 from ollama_chatd import llm
 from ollama_chatd.backends import build_backend
 from ollama_chatd.config import ServeOptions, Settings
-from ollama_chatd.engine.engine import ChatEngine, ToolRunner
+from ollama_chatd.engine.engine import ChatEngine
 from ollama_chatd.engine.model_call import ModelCalls
+from ollama_chatd.events import ToolRunner
 from ollama_chatd.mcp.host import McpHost
 from ollama_chatd.mcp.runner import CallApprover, with_mcp_tools
 from ollama_chatd.store import ChatStore, default_state_dir

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 @attrs.frozen
 class _Backend:
+    label: str  # how the log and messages name this kind of server
     address: Callable[[Settings, Mapping[str, str]], HostChoice]
     build: Callable[[Settings, HostChoice], llm.ChatBackend]
 
@@ -43,7 +44,7 @@ def build_backend(settings: Settings) -> llm.ChatBackend:
     """The client of the chosen model server; `aclose()` it when done."""
     backend = _chosen(settings)
     where = backend.address(settings, os.environ)
-    logger.info("%s at %s (from %s)", settings.backend, where.url, where.source)
+    logger.info("%s at %s (from %s)", backend.label, where.url, where.source)
     return backend.build(settings, where)
 
 
@@ -110,6 +111,6 @@ def _usable_ca_bundle() -> Iterator[None]:
 OLLAMA_API_KEY_ENV = "OLLAMA_API_KEY"  # sent as a Bearer token unless `headers` has an Authorization
 
 _BACKENDS: dict[str, _Backend] = {
-    "ollama": _Backend(_ollama_address, _ollama),
-    "openai": _Backend(_openai_address, _openai),
+    "ollama": _Backend("Ollama", _ollama_address, _ollama),
+    "openai": _Backend("OpenAI-compatible server", _openai_address, _openai),
 }

@@ -1,6 +1,7 @@
-"""The contract between the engine and the front-ends (and the tools that report
-through the engine): what a running turn reports as it goes, how it ends, and what
-the user may decide. Beside `llm.py`, which is the contract below the engine.
+"""The contract between the engine and the front-ends, and between the engine and
+the tool runners: what a running turn reports as it goes, how it ends, what the user
+may decide, and what the engine asks of whoever runs the model's tool calls. Beside
+`llm.py`, which is the contract below the engine.
 
 The wire carries these values as they are (protocol/schemas pins them), so a
 front-end takes them from here instead of repeating them.
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Any, Literal, Protocol
 
 import attrs
+
+from ollama_chatd import llm
 
 ToolCallStatus = Literal[
     "pending", "awaiting_permission", "running", "completed", "failed", "denied", "cancelled"
@@ -65,4 +68,29 @@ class EventSink(Protocol):
 
     async def until_drained(self) -> None:
         """Wait until it can again (the turn then stops reading from the model)."""
+        ...
+
+
+@attrs.frozen
+class ToolResult:
+    """A result with images (base64): the model gets them only if it can see."""
+
+    text: str
+    images: tuple[str, ...]
+
+
+class ToolRunner(Protocol):
+    """Runs the model's tool calls for the engine: the workspace tools (`tools.runner`),
+    an MCP server's (`mcp.runner`), or a front-end's own mix (`acp/`)."""
+
+    def specs(self) -> tuple[llm.ToolSpec, ...]: ...
+
+    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str | ToolResult:
+        """Return the tool's result for the model (failures too, as readable text).
+        Cancelled, it reports nothing more: the caller `skip`s the call."""
+        ...
+
+    def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
+        """Report a call that will not run, or whose run was cancelled (the turn ended
+        first), with its one final status; return its result text."""
         ...

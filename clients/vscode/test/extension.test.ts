@@ -159,6 +159,24 @@ describe('the extension with the real daemon', () => {
     assert.equal(again.body.messages[2].tool_name, 'read_page');
   });
 
+  test('a thinking model\'s reasoning comes as thinking parts, apart from the answer', async () => {
+    await fake.reset();
+    await fake.script([{ kind: 'text', thinking: ['Let me ', 'think.'], tokens: ['Answer.'] }]);
+    const parts: any[] = [];
+    await provider().provideLanguageModelChatResponse({ id: 'thinker:latest' }, [userSays('why?')], { toolMode: 1 }, { report: (p: any) => parts.push(p) }, new CancellationTokenSource().token);
+    const text = (kind: any) => parts.filter((p) => p instanceof kind).map((p) => p.value).join('');
+    assert.deepEqual([text(vscodeStub.LanguageModelThinkingPart), text(vscodeStub.LanguageModelTextPart)], ['Let me think.', 'Answer.']);
+  });
+
+  test('an image attached in VS Code reaches a vision model as base64', async () => {
+    await fake.reset();
+    const image = { mimeType: 'image/png', data: new Uint8Array([137, 80, 78, 71]) };
+    const message = { role: vscodeStub.LanguageModelChatMessageRole.User, content: [new vscodeStub.LanguageModelTextPart('what is this?'), image], name: undefined };
+    await provider().provideLanguageModelChatResponse({ id: 'vision:latest' }, [message], { toolMode: 1 }, { report: () => undefined }, new CancellationTokenSource().token);
+    const [request] = await fake.chatRequests();
+    assert.deepEqual([request.body.messages[0].content, request.body.messages[0].images], ['what is this?', ['iVBORw==']]);
+  });
+
   test('cancelling a language-model request drops Ollama\'s stream', async () => {
     await fake.reset();
     await fake.script([{ kind: 'endless', token: 'tok ', delay: 0.005 }]);

@@ -25,9 +25,9 @@ from ollama_chatd.acp.prompt import UnsupportedContent, read_prompt
 from ollama_chatd.acp.replay import replay
 from ollama_chatd.acp.session import Session, TurnReporter
 from ollama_chatd.config import Settings
+from ollama_chatd.engine.engine import TurnRequest
 from ollama_chatd.mcp.config import ServerConfig, from_acp
 from ollama_chatd.structuring import FieldError
-from ollama_chatd.engine.engine import TurnRequest
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -174,10 +174,10 @@ class ChatAgent:
         assert self._outbox is not None
         session.stop_requested = False
         parts = await read_prompt(prompt, session.workspace)
-        if session.stop_requested:  # cancelled while the attachments were read
-            return schema.PromptResponse(stop_reason="cancelled")
         if session.mcp is not None:
             await session.mcp.until_started()  # so the model sees the MCP tools from the first turn
+        if session.stop_requested:  # cancelled before the turn began: nothing to stop in the engine
+            return schema.PromptResponse(stop_reason="cancelled")
         request = TurnRequest(chat_id=session.id, prompt=parts.text, model=session.model, images=parts.images)
         try:
             result = await session.engine.run_turn(request, TurnReporter(session, self._outbox))

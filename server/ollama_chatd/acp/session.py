@@ -17,8 +17,7 @@ from ollama_chatd.acp.client_side import FILE_TOOLS, ClientSide, client_reads
 from ollama_chatd.acp.outbox import UpdateOutbox
 from ollama_chatd.app import build_engine
 from ollama_chatd.config import Settings
-from ollama_chatd.events import EventSink, TextDelta, ToolCallUpdate, TurnEvent
-from ollama_chatd.engine.turn import ToolResult, ToolRunner
+from ollama_chatd.events import EventSink, TextDelta, ToolCallUpdate, ToolResult, ToolRunner, TurnEvent
 from ollama_chatd.mcp.config import ServerConfig
 from ollama_chatd.mcp.runner import with_mcp_tools
 from ollama_chatd.store import ChatStore

@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
@@ -15,37 +15,13 @@ from ollama_chatd import llm
 from ollama_chatd.engine.context import answer_reserve, fit_window
 from ollama_chatd.engine.conversation import Conversation, Journal
 from ollama_chatd.engine.tool_budget import MAX_CALLS_PER_REPLY, ToolBudget
-from ollama_chatd.events import EventSink, StatusChange, StopReason, TextDelta
+from ollama_chatd.events import EventSink, StatusChange, StopReason, TextDelta, ToolResult, ToolRunner
 
 logger = logging.getLogger(__name__)
 
 BUSY_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds before each retry of a 429 or 503 (server busy)
 LONGEST_RETRY_AFTER_S = 30.0  # a server asking for a longer wait gets its error shown instead
 CHECKPOINT_SECONDS = 1.0
-
-
-@attrs.frozen
-class ToolResult:
-    """A result with images (base64): the model gets them only if it can see."""
-
-    text: str
-    images: tuple[str, ...]
-
-
-class ToolRunner(Protocol):
-    """Runs the model's tool calls; see `ollama_chatd.tools.runner`."""
-
-    def specs(self) -> tuple[llm.ToolSpec, ...]: ...
-
-    async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str | ToolResult:
-        """Return the tool's result for the model (failures too, as readable text).
-        Cancelled, it reports nothing more: the caller `skip`s the call."""
-        ...
-
-    def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
-        """Report a call that will not run, or whose run was cancelled (the turn ended
-        first), with its one final status; return its result text."""
-        ...
 
 
 @attrs.frozen

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ollama_chatd import llm
-from ollama_chatd.engine.turn import ToolResult, ToolRunner
-from ollama_chatd.events import Decision, EventSink
+from ollama_chatd.events import Decision, EventSink, ToolResult, ToolRunner
 from ollama_chatd.mcp.config import ServerConfig
 from ollama_chatd.mcp.connection import CallFailed, ServerUnavailable
 from ollama_chatd.mcp.host import McpHost, OfferedTool

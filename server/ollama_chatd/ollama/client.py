@@ -47,7 +47,6 @@ from .wire import (
 log = logging.getLogger(__name__)
 
 DEFAULT_STALL_TIMEOUT_S = 120.0
-FAIR_SHARE_S = 0.0002  # longest a stream keeps the event loop to itself
 DRAIN_TIMEOUT_S = 1.0  # for the end of the body after the final chunk; see _drain
 
 _STREAM_HEADERS = {
@@ -124,8 +123,9 @@ class OllamaClient:
                 # Headers come with the first chunk, so the model is loaded: from here on a
                 # long silence means Ollama is stuck, not busy loading. Only the wait for
                 # bytes counts: the time the consumer holds a chunk (a lagging editor) does not.
+                # No turn-taking needed here: anyio yields to the event loop on every
+                # read, even when data is already waiting, so other chats keep running.
                 async with asyncio.timeout(None) as silence:
-                    yielded_at = loop.time()
                     reads = aiter(body)
                     while True:
                         silence.reschedule(loop.time() + self._stall_timeout)
@@ -141,11 +141,6 @@ class OllamaClient:
                                 break
                         if done:
                             break
-                        if loop.time() - yielded_at > FAIR_SHARE_S:
-                            # Reading a socket that always has data never suspends: give
-                            # the other chats and the client's messages their turn.
-                            await asyncio.sleep(0)
-                            yielded_at = loop.time()
                 if done:
                     await _drain(body)
                 elif (tail := splitter.flush()) is not None:

@@ -14,6 +14,7 @@ only later.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import select
@@ -30,6 +31,7 @@ from ollama_chatd.structuring import is_message_id
 STDOUT = 1
 FIRST_FRAME_LIMIT = 1024 * 1024  # an `initialize` is a few KiB; past this, the general path reads it
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+logger = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -44,6 +46,7 @@ def open_stdio(stdin_fd: int = 0) -> Opening:
     stdout_fd = claim_stdout()
     for sig in (signal.SIGTERM, signal.SIGINT):  # until the event loop takes them over
         signal.signal(sig, _stop)
+    logger.debug("waiting for the client's first message")  # from here a stop ends the daemon cleanly
     already_read, body = _read_first_frame(stdin_fd)
     request = _parse(body)
     answer = early_answer(request)

@@ -3,7 +3,7 @@
 No JSON-RPC here. The tools themselves are synchronous functions: `workspace`
 confines every path and reads files safely, `walk` lists the tree as git would
 (`.gitignore`), `globs` matches `**/*.py`-style patterns, `edits` describes and
-applies changes, `builtin` holds the tool functions and `registry` their names,
-descriptions and argument schemas. `runner` is the engine's asynchronous side of
+applies changes, `builtin` holds the tools that read, `change_tools` those that
+change files, and `registry` their names, descriptions and argument schemas. `runner` is the engine's asynchronous side of
 them: it runs each call in a worker thread and asks before any change.
 """

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from .. import llm
-from . import builtin
+from . import builtin, change_tools
 from .edits import ProposedEdit
 from .workspace import ToolError, Workspace
 
@@ -120,7 +120,7 @@ TOOLS: tuple[ToolDef, ...] = (
             content=_string("The complete new content of the file"),
         ),
         writes=True,
-        run=builtin.write_file,
+        run=change_tools.write_file,
     ),
     ToolDef(
         name="edit_file",
@@ -137,7 +137,7 @@ TOOLS: tuple[ToolDef, ...] = (
             new_text=_string("The text to put in its place"),
         ),
         writes=True,
-        run=builtin.edit_file,
+        run=change_tools.edit_file,
     ),
 )
 

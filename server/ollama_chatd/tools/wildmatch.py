@@ -64,32 +64,50 @@ Position = tuple[int, int, bool]
 State = frozenset[Position]
 
 
+class _Node:
+    """A DFA state: the NFA positions it stands for, and the edges found so far."""
+
+    __slots__ = ("accepting", "edges", "state")
+
+    def __init__(self, state: State, accepting: tuple[int, ...]):
+        self.state = state
+        self.accepting = accepting
+        self.edges: dict[str, _Node] = {}
+
+
 class Matcher:
     """Whether a whole string matches any of the token sequences."""
 
     def __init__(self, alternatives: Sequence[Sequence[Token]]):
         self._alternatives = tuple(tuple(tokens) for tokens in alternatives)
-        self._start = self._closure((alt, 0, False) for alt in range(len(self._alternatives)))
-        self._transitions: dict[tuple[State, str], State] = {}
+        self._nodes: dict[State, _Node] = {}
+        self._start = self._node(self._closure((alt, 0, False) for alt in range(len(self._alternatives))))
 
     def __call__(self, text: str) -> bool:
         return bool(self.matching(text))
 
     def matching(self, text: str) -> list[int]:
         """The indexes of the alternatives that match the whole of `text`."""
-        state = self._start
+        node = self._start
         for char in text:
-            if not state:
-                return []
-            key = (state, char)
-            following = self._transitions.get(key)
+            following = node.edges.get(char)
             if following is None:
-                following = self._step(state, char)
-                if len(self._transitions) >= MAX_CACHED_STATES:
-                    self._transitions.clear()
-                self._transitions[key] = following
-            state = following
-        return [alt for alt, position, _ in state if position == len(self._alternatives[alt])]
+                following = self._node(self._step(node.state, char))
+                node.edges[char] = following
+            if not following.state:
+                return []
+            node = following
+        return list(node.accepting)
+
+    def _node(self, state: State) -> _Node:
+        node = self._nodes.get(state)
+        if node is None:
+            if len(self._nodes) >= MAX_CACHED_STATES:  # forget the DFA built so far; start anew
+                self._nodes.clear()
+                self._start.edges.clear()
+            accepting = tuple(sorted(alt for alt, position, _ in state if position == len(self._alternatives[alt])))
+            node = self._nodes[state] = _Node(state, accepting)
+        return node
 
     def _step(self, state: State, char: str) -> State:
         reached: list[Position] = []

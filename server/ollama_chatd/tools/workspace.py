@@ -10,6 +10,9 @@ Hard links cannot be told apart from ordinary files: a hard link inside the
 workspace to a file outside it *is* a workspace file as far as the filesystem
 can say, so it is read and written like any other. Only someone who can already
 write both places can create one.
+
+A little over 400 lines on purpose: everything that decides whether a path may be
+touched is here, so that it can be reviewed in one read.
 """
 
 from __future__ import annotations

@@ -23,6 +23,11 @@ export interface ModelProviderDeps {
   observeModels(outcome: ModelListing): void;
 }
 
+/** VS Code shows a model's reasoning apart from its answer where it has this part (1.139
+ * does; the 1.104 API this extension is built against does not declare it). */
+const ThinkingPart = (vscode as unknown as { LanguageModelThinkingPart?: new (value: string) => vscode.LanguageModelTextPart })
+  .LanguageModelThinkingPart;
+
 export function createModelProvider(deps: ModelProviderDeps): vscode.LanguageModelChatProvider<LanguageModelInformation> {
   return {
     async provideLanguageModelChatInformation() {
@@ -43,6 +48,7 @@ export function createModelProvider(deps: ModelProviderDeps): vscode.LanguageMod
         { requestId: `vscode-lm-${randomUUID()}`, model: model.id, messages: toWireMessages(messages), tools: toolDefinitions(options.tools) },
         (kind, text) => {
           if (kind === 'content') progress.report(new vscode.LanguageModelTextPart(text));
+          else if (kind === 'thinking' && ThinkingPart !== undefined) progress.report(new ThinkingPart(text));
         },
         token, // VS Code's Stop: $/cancelRequest, and the daemon drops Ollama's stream
       );

@@ -169,6 +169,10 @@ class LanguageModelTextPart {
   constructor(readonly value: string) {}
 }
 
+class LanguageModelThinkingPart {
+  constructor(readonly value: string) {}
+}
+
 class LanguageModelToolCallPart {
   constructor(readonly callId: string, readonly name: string, readonly input: object) {}
 }
@@ -192,6 +196,7 @@ export const vscodeStub = {
   CancellationTokenSource,
   EventEmitter: Emitter,
   LanguageModelTextPart,
+  LanguageModelThinkingPart,
   LanguageModelToolCallPart,
   LanguageModelToolResultPart,
   LanguageModelChatMessageRole,
