@@ -69,7 +69,6 @@ class OpenAIClient:
         headers = with_bearer_token(headers or {}, api_key)
         self._connection = ServerConnection(base_url, SERVER, headers=headers, verify=verify, transport=transport)
         self.base_url = self._connection.base_url
-        self._api_key = api_key
         self._stall_timeout = stall_timeout
         self._served: dict[str, ServedModel] | None = None
 
@@ -85,7 +84,7 @@ class OpenAIClient:
     async def installed_models(self) -> list[ModelInfo]:
         """GET /models (asked anew each time, so a model loaded since shows up)."""
         served = await self._list_models()
-        return [await self._model_info(model, len(served)) for model in served.values()]
+        return await self._described(list(served.values()), alone=len(served) == 1)
 
     async def describe_model(self, name: str) -> ModelInfo:
         """The model if the server lists it; llama-server answers any name with its one model,
@@ -93,18 +92,19 @@ class OpenAIClient:
         served = self._served if self._served is not None and name in self._served else await self._list_models()
         if name not in served:
             raise model_not_served(name, self.base_url, served=sorted(served))
-        return await self._model_info(served[name], len(served))
+        (info,) = await self._described([served[name]], alone=len(served) == 1)
+        return info
 
-    async def _model_info(self, model: ServedModel, models_served: int) -> ModelInfo:
-        """What the server says of a model. llama-server's /props describes the one model it
-        runs (window, tools, vision); where nothing says, abilities are unknown: tools are
-        tried, and dropped for the session if the server refuses them."""
-        props = await self._server_props() if models_served == 1 or model.context_length is None else {}
-        return ModelInfo(
-            name=model.id,
-            context_length=model.context_length or context_length_from_props(props),
-            capabilities=capabilities_from_props(props) if models_served == 1 else None,
-        )
+    async def _described(self, models: list[ServedModel], *, alone: bool) -> list[ModelInfo]:
+        """What the server says of its models. llama-server's /props (asked once, and only
+        where it can tell something) describes the one model it runs: window, tools, vision.
+        Where nothing says, abilities are unknown: tools are tried, and dropped for the
+        session if the server refuses them."""
+        telling = alone or any(model.context_length is None for model in models)
+        props = await self._server_props() if telling else {}
+        window = context_length_from_props(props)
+        abilities = capabilities_from_props(props) if alone else None
+        return [ModelInfo(name=m.id, context_length=m.context_length or window, capabilities=abilities) for m in models]
 
     async def version(self) -> str:
         """What the server says of itself: llama-server's build from /props, else just that it answers."""
@@ -193,7 +193,6 @@ class OpenAIClient:
                 body,
                 base_url=self.base_url,
                 model=model,
-                api_key=self._api_key,
             )
 
         return hiding_secrets(error, self._connection.secrets)

@@ -1,8 +1,8 @@
 """What an OpenAI-compatible server's failures mean, in words for a person.
 
 Servers word their errors differently: OpenAI and llama-server `{"error": {"message"}}`,
-vLLM a top-level `{"message"}`, FastAPI-based gateways `{"detail"}`. The API key is
-never shown, even where a server quotes it back.
+vLLM a top-level `{"message"}`, FastAPI-based gateways `{"detail"}`. (The client hides
+the API key from all of it: `http_backend.hiding_secrets`.)
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ def status_error(
     *,
     base_url: str,
     model: str | None,
-    api_key: str,
 ) -> BackendError:
     """Turn an answer that is not an event stream into the error to raise (the caller raises it)."""
     said = _server_text(body)
-    text = _without_key(said or readable_text(body, headers.get("content-type", "")), api_key)
+    text = said or readable_text(body, headers.get("content-type", ""))
     if status in (401, 403):
         return UpstreamError(
             f"{SERVER} at {base_url} refused the API key ({status}: {text or 'unauthorized'}); set OPENAI_API_KEY, "
@@ -88,7 +87,3 @@ def _server_text(body: bytes) -> str | None:
         if isinstance(data.get(field), str):
             return data[field]
     return None
-
-
-def _without_key(text: str, api_key: str) -> str:
-    return text.replace(api_key, "***") if api_key else text
