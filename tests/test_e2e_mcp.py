@@ -83,7 +83,9 @@ async def open_daemon(spawn_daemon, tmp_path: Path, servers: dict[str, Any], edi
 async def servers_settled(daemon: Daemon, timeout: float = 30.0) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
-        servers = (await daemon.request("chat/mcp", {}))["servers"]
+        # The SDK's import (pydantic building its models) holds the GIL for ~0.8 s on a
+        # worker thread; on a busy machine that is seconds, hence the long answer time.
+        servers = (await daemon.request("chat/mcp", {}, timeout=timeout))["servers"]
         if all(server["state"] != "starting" for server in servers):
             return {server["name"]: server for server in servers}
         if time.monotonic() > deadline:
