@@ -1,8 +1,9 @@
 """A minimal, fast JSON-RPC (LSP framing) client for the benchmark.
 
 It spawns a relay (the daemon or a baseline) as a subprocess and reads its stdout on a
-dedicated thread, as fast as it can: large `os.read`s, frames cut out of the buffer with
-`bytes.find`, one `json.loads` per body. For every chat it checks what an editor relies on:
+dedicated thread, as fast as it can: large `os.read`s, frames cut out by the package's own
+`FrameDecoder` (ollama_chatd/jsonrpc.py, sans I/O, so this thread can use it), one `json.loads`
+per body. For every chat it checks what an editor relies on:
 `seq` contiguous from 0, nothing of a turn after its answer, and it keeps the delivered text
 so the caller can compare it with what the fake server sent.
 
@@ -25,6 +26,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from ollama_chatd.jsonrpc import FrameDecoder, encode_frame
 
 F_GETPIPE_SZ = 1032  # linux/fcntl.h
 READ_SIZE = 1 << 20
@@ -110,20 +113,16 @@ class RelayProcess:
 
     # ------------------------------------------------------------------ sending
 
-    def _frame(self, message: dict[str, Any]) -> bytes:
-        body = json.dumps(message, separators=(",", ":")).encode()
-        return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-
     def send(self, message: dict[str, Any]) -> float:
         """Write one message; return the monotonic time just before the write."""
-        data = self._frame(message)
+        data = encode_frame(message)
         with self._write_lock:
             t = time.monotonic()
             self._in.write(data)
         return t
 
     def send_many(self, messages: list[dict[str, Any]]) -> float:
-        data = b"".join(self._frame(m) for m in messages)
+        data = b"".join(encode_frame(m) for m in messages)
         with self._write_lock:
             t = time.monotonic()
             self._in.write(data)
@@ -239,7 +238,7 @@ class RelayProcess:
 
     def _read_loop(self) -> None:
         fd = self._out_fd
-        buf = b""
+        decoder = FrameDecoder(self.violations)
         read = os.read
         monotonic = time.monotonic
         reading = self._reading
@@ -256,34 +255,10 @@ class RelayProcess:
             if not data:
                 break
             self.bytes_read += len(data)
-            buf = buf + data if buf else data
-            pos = 0
-            end_of_buf = len(buf)
-            while True:
-                head_end = buf.find(b"\r\n\r\n", pos)
-                if head_end < 0:
-                    break
-                if not buf.startswith(b"Content-Length: ", pos):
-                    self.violations.append(f"not a frame header at byte {self.bytes_read}: {buf[pos:pos + 80]!r}")
-                    # resynchronise on the next header
-                    nxt = buf.find(b"Content-Length: ", pos + 1)
-                    if nxt < 0:
-                        pos = end_of_buf
-                        break
-                    pos = nxt
-                    continue
-                eol = buf.find(b"\r\n", pos)
-                length = int(buf[pos + 16:eol])
-                start = head_end + 4
-                stop = start + length
-                if stop > end_of_buf:
-                    break
-                self._on_body(buf[start:stop], now)
-                pos = stop
-            buf = buf[pos:] if pos < end_of_buf else b""
+            for body in decoder.feed(data):
+                self._on_body(body, now)
         self.eof_at = monotonic()
-        if buf:
-            self.violations.append(f"trailing bytes on stdout: {buf[:80]!r}")
+        decoder.close()
         with self._lock:
             waiters = list(self._waiters.values())
         for waiter in waiters:

@@ -475,7 +475,8 @@ def markdown(r: dict[str, Any], png_name: str) -> str:
     add("- `bench/run.py` starts `tests/fake_ollama.py` in its own process and scripts it over its control "
         "endpoints (`bench/fakeproc.py`).")
     add("- Each relay is a subprocess spoken to over its stdin/stdout by `bench/client.py`: a reader thread "
-        "does 1 MiB `os.read`s, cuts frames with `bytes.find` and parses each body with `json.loads`; it checks "
+        "does 1 MiB `os.read`s, cuts frames with the package's `FrameDecoder` (`ollama_chatd/jsonrpc.py`) "
+        "and parses each body with `json.loads`; it checks "
         "`seq` contiguity and that nothing of a turn follows its answer, and keeps the text to compare with what "
         "the fake sent. Times are `time.monotonic()` taken when the read that completed a message returned.")
     add("- Baselines: `bench/naive_relay.py` (httpx `aiter_lines()` -> `json.loads` -> one framed `chat/token` "

@@ -8,37 +8,20 @@ reading stdout to play a busy editor.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
 import os
-import re
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import protocol_schemas
+from ollama_chatd.jsonrpc import FrameDecoder, Peer, RpcError
 
-HEADER = re.compile(rb"(?:Content-Length: (\d+)\r\n)(?:Content-Type: [^\r\n]*\r\n)?\r\n")
+__all__ = ["Daemon", "RpcError", "wait_until"]
+
 READ_LIMIT = 16 * 1024
-
-
-def _could_become_header(buffer: bytes) -> bool:
-    """True while `buffer` may still grow into a valid header."""
-    prefix = b"Content-Length: "
-    if len(buffer) < len(prefix):
-        return prefix.startswith(buffer)
-    return buffer.startswith(prefix) and b"\r\n\r\n" not in buffer and len(buffer) < 300
-
-
-class RpcError(Exception):
-    def __init__(self, error: dict[str, Any]):
-        super().__init__(f"{error['code']}: {error['message']}")
-        self.code: int = error["code"]
-        self.message: str = error["message"]
-        self.data: Any = error.get("data")
 
 
 async def wait_until(
@@ -67,9 +50,10 @@ class Daemon:
         self.received_at: list[float] = []
         self.stdout_violations: list[str] = []
         self.requests_sent: dict[int | str, str] = {}
-        self.request_handlers: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {}
-        self._ids = itertools.count(1)
-        self._pending: dict[int | str, asyncio.Future[Any]] = {}
+        self._peer = Peer(self._write_while_alive)
+        self._peer.on_message = self._on_message
+        self.request_handlers = self._peer.request_handlers
+        self._decoder = FrameDecoder(self.stdout_violations)
         self._reading = asyncio.Event()
         self._reading.set()
         self._changed = asyncio.Event()
@@ -106,21 +90,18 @@ class Daemon:
         self.process.stdin.write(data)
 
     def send(self, message: dict[str, Any]) -> None:
-        body = json.dumps(message).encode()
-        self.send_raw(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        self._peer.send(message)
 
     def send_request(self, method: str, params: Any, msg_id: int | str | None = None) -> tuple[int | str, asyncio.Future[Any]]:
-        msg_id = next(self._ids) if msg_id is None else msg_id
-        future = self._pending[msg_id] = asyncio.get_running_loop().create_future()
+        msg_id, future = self._peer.send_request(method, params, msg_id)
         self.requests_sent[msg_id] = method
-        self.send({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
         return msg_id, future
 
     async def request(self, method: str, params: Any, timeout: float = 10.0) -> Any:
         return await asyncio.wait_for(self.send_request(method, params)[1], timeout)
 
     def notify(self, method: str, params: Any) -> None:
-        self.send({"jsonrpc": "2.0", "method": method, "params": params})
+        self._peer.notify(method, params)
 
     def cancel_request(self, msg_id: int | str) -> None:
         self.notify("$/cancelRequest", {"id": msg_id})
@@ -177,43 +158,25 @@ class Daemon:
     async def _read_stdout(self) -> None:
         stdout = self.process.stdout
         assert stdout is not None
-        buffer = b""
         while True:
             await self._reading.wait()
             chunk = await stdout.read(READ_LIMIT)
             if not chunk:
                 break
-            buffer += chunk
-            buffer = self._take_frames(buffer)
-        if buffer:
-            self.stdout_violations.append(f"trailing bytes on stdout: {buffer[:200]!r}")
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(ConnectionError("daemon closed stdout"))
+            for body in self._decoder.feed(chunk):
+                self._on_body(body)
+        self._decoder.close()
+        self._peer.connection_lost("daemon closed stdout")
         self._changed.set()
-
-    def _take_frames(self, buffer: bytes) -> bytes:
-        while True:
-            if not buffer:
-                return buffer
-            match = HEADER.match(buffer)
-            if match is None:
-                if _could_become_header(buffer):
-                    return buffer
-                self.stdout_violations.append(f"not a frame header: {buffer[:200]!r}")
-                return b""
-            end = match.end() + int(match.group(1))
-            if len(buffer) < end:
-                return buffer
-            self._on_body(buffer[match.end():end])
-            buffer = buffer[end:]
 
     def _on_body(self, body: bytes) -> None:
         try:
-            message = json.loads(body)
+            self._peer.receive(body)
         except ValueError:
             self.stdout_violations.append(f"frame body is not JSON: {body[:200]!r}")
-            return
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        """Every message, before its request's future is settled: validate and record it."""
         try:
             protocol_schemas.validate_outgoing(message, self.requests_sent)
         except Exception as error:  # noqa: BLE001 - recorded, asserted at teardown
@@ -221,24 +184,7 @@ class Daemon:
         self.messages.append(message)
         self.received_at.append(time.monotonic())
         self._changed.set()
-        if "method" not in message:
-            future = self._pending.pop(message.get("id"), None)
-            if future is not None and not future.done():
-                if "error" in message:
-                    future.set_exception(RpcError(message["error"]))
-                else:
-                    future.set_result(message.get("result"))
-        elif "id" in message:
-            asyncio.get_running_loop().create_task(self._answer(message))
 
-    async def _answer(self, message: dict[str, Any]) -> None:
-        handler = self.request_handlers.get(message["method"])
-        if handler is None:
-            reply = {"error": {"code": -32601, "message": f"not handled: {message['method']}"}}
-        else:
-            try:
-                reply = {"result": await handler(message.get("params"))}
-            except Exception as error:  # noqa: BLE001 - a broken test editor answers like one
-                reply = {"error": {"code": -32603, "message": f"test editor failed: {error!r}"}}
-        if self.process.returncode is None:
-            self.send({"jsonrpc": "2.0", "id": message["id"], **reply})
+    def _write_while_alive(self, data: bytes) -> None:
+        if self.process.returncode is None:  # answers to a daemon that has gone have no reader
+            self.send_raw(data)
