@@ -23,6 +23,7 @@ from fake_ollama import FakeModel, FakeOllama, Reply
 from harness import Daemon
 from real_parts import real_part
 from test_cli import finish, run_cli
+from test_e2e_tools import answer_permission
 
 SETUP = "40-mcp-servers.sh"
 
@@ -99,17 +100,6 @@ def tool_results(fake: FakeOllama, request_index: int) -> list[dict[str, Any]]:
 
 def statuses(daemon: Daemon) -> list[str]:
     return [n["status"] for n in daemon.notifications("chat/toolCall", "c1")]
-
-
-def answer_permission(daemon: Daemon, decision: str) -> list[dict[str, Any]]:
-    asked: list[dict[str, Any]] = []
-
-    async def handler(params: dict[str, Any]) -> dict[str, str]:
-        asked.append(params)
-        return {"decision": decision}
-
-    daemon.request_handlers["chat/requestPermission"] = handler
-    return asked
 
 
 def server_processes(daemon: Daemon) -> list[psutil.Process]:
