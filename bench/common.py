@@ -61,7 +61,20 @@ def pass_fail(ok: bool | None) -> str:
     return "n/a" if ok is None else ("**PASS**" if ok else "**FAIL**")
 
 
-def goal(part: str, goal: str, figure: str, anchor: str, ok: bool | None) -> dict[str, Any]:
-    """One row of the goals table (issue 15): the goal, what this run measured, the anchor
-    measured in the same run, and whether the goal is met (None: not measured)."""
-    return {"part": part, "goal": goal, "figure": figure, "anchor": anchor, "ok": ok}
+# The parts of issue 15, each with its goal; docs/performance.md shows every one, measured or not.
+GOALS = {
+    1: ("1. Prompt prefix stable", "prefix kept >= 0.7 on average after the window fills; no request exceeds the window"),
+    2: ("2. Tools at repository scale", "search_text and find_files within 1.5x of ripgrep, same results; "
+        "every tool answers within its time budget"),
+    3: ("3. A small daemon", "RSS <= 45 MiB after initialize, <= 50 MiB after a 100,000-token session, "
+        "no growth over 1,000 turns"),
+    4: ("4. CPU at a real model's pace", "<= 1% of a core at 1,000 tokens/s"),
+    5: ("5. Long chats", "daemon's work per turn <= 5 ms at turn 500, not growing with the history beyond the window"),
+}
+
+
+def goal(part: int, figure: str, anchor: str, ok: bool | None, goal: str | None = None) -> dict[str, Any]:
+    """One row of the goals table (issue 15): part `part`'s goal (`goal` when a part splits it),
+    what this run measured, the anchor measured in the same run, and whether the goal is met."""
+    name, default = GOALS[part]
+    return {"number": part, "part": name, "goal": goal or default, "figure": figure, "anchor": anchor, "ok": ok}
