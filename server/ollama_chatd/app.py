@@ -25,12 +25,13 @@ from ollama_chatd.backends import build_backend
 from ollama_chatd.config import ServeOptions, Settings
 from ollama_chatd.engine.engine import ChatEngine
 from ollama_chatd.engine.model_call import ModelCalls
-from ollama_chatd.events import RulesSource, ToolRunner
+from ollama_chatd.events import FileRestorer, RulesSource, ToolRunner
 from ollama_chatd.mcp.host import McpHost
 from ollama_chatd.mcp.runner import CallApprover, with_mcp_tools
 from ollama_chatd.store import ChatStore, default_state_dir
 from ollama_chatd.tools.rules import RulesFile
 from ollama_chatd.tools.runner import Approver, EditApplier, WorkspaceTools
+from ollama_chatd.tools.undo import Restorer
 from ollama_chatd.tools.workspace import Workspace
 
 __all__ = ["Parts", "build_backend", "build_engine", "open_workspace", "store_location"]
@@ -53,6 +54,7 @@ class Parts:
     engine: ChatEngine
     model_calls: ModelCalls  # stateless calls to the model, beside the chats
     mcp: McpHost | None  # the MCP servers whose tools the model gets, if any
+    files: FileRestorer  # puts files back when turns are reverted
 
     async def aclose(self) -> None:
         if self.mcp is not None:
@@ -81,7 +83,7 @@ def open_workspace(
     folder = workspace.folders[0].path
     store = ChatStore.open(store_location(serve, settings), str(folder), on_degraded=on_problem)
     tools, mcp = with_mcp_tools(
-        WorkspaceTools(workspace, approver, applier, auto_approve=settings.auto_approve),
+        WorkspaceTools(workspace, approver, applier, auto_approve=settings.auto_approve, changes=store),
         settings.mcp_servers,
         approver=approver,
         cwd=folder,
@@ -91,7 +93,7 @@ def open_workspace(
     )
     engine = build_engine(settings, backend, store, tools, RulesFile(workspace))
     model_calls = ModelCalls(backend, engine.models, max_context=settings.max_context)
-    return Parts(settings, workspace, backend, store, engine, model_calls, mcp)
+    return Parts(settings, workspace, backend, store, engine, model_calls, mcp, Restorer(workspace, applier))
 
 
 def build_engine(

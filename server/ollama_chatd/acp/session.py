@@ -46,7 +46,7 @@ class Session:
         self.workspace = Workspace([Folder(cwd.name or str(cwd), cwd)], open_document=client.open_document)
         client.workspace = self.workspace
         tools, self.mcp = with_mcp_tools(
-            WorkspaceTools(self.workspace, client, client, auto_approve=settings.auto_approve),
+            WorkspaceTools(self.workspace, client, client, auto_approve=settings.auto_approve, changes=store),
             mcp_servers,
             approver=client,
             cwd=cwd,
