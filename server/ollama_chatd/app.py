@@ -26,7 +26,7 @@ from ollama_chatd.backends import build_backend
 from ollama_chatd.config import OptionError, ServeOptions, Settings
 from ollama_chatd.engine.engine import ChatEngine
 from ollama_chatd.engine.model_call import ModelCalls
-from ollama_chatd.events import ToolRunner
+from ollama_chatd.events import RulesSource, ToolRunner
 from ollama_chatd.mcp.config import HttpServer, ServerConfig
 from ollama_chatd.mcp.host import McpHost
 from ollama_chatd.mcp.runner import CallApprover, with_mcp_tools
@@ -36,6 +36,7 @@ from ollama_chatd.tools.command_policy import CREDENTIAL_VARIABLES, command_envi
 from ollama_chatd.tools.command_process import find_bwrap
 from ollama_chatd.tools.commands import CallApprover as CommandApprover
 from ollama_chatd.tools.commands import CommandSettings, RunCommand
+from ollama_chatd.tools.rules import RulesFile
 from ollama_chatd.tools.runner import Approver, EditApplier, WorkspaceTools
 from ollama_chatd.tools.workspace import Workspace
 
@@ -99,7 +100,7 @@ def open_workspace(
         call_timeout=settings.mcp_call_timeout,
         on_problem=on_problem,
     )
-    engine = build_engine(settings, backend, store, tools)
+    engine = build_engine(settings, backend, store, tools, RulesFile(workspace))
     model_calls = ModelCalls(backend, engine.models, max_context=settings.max_context)
     return Parts(settings, workspace, backend, store, engine, model_calls, mcp, commands)
 
@@ -134,9 +135,12 @@ def command_tool(
     )
 
 
-def build_engine(settings: Settings, backend: llm.ChatBackend, store: ChatStore, tools: ToolRunner) -> ChatEngine:
-    """The engine of one store's chats; a front-end serving several workspaces at
-    once (acp/) shares one backend between them and brings its own `ToolRunner`."""
+def build_engine(
+    settings: Settings, backend: llm.ChatBackend, store: ChatStore, tools: ToolRunner, rules: RulesSource
+) -> ChatEngine:
+    """The engine of one store's chats, following the workspace's `rules` (AGENTS.md);
+    a front-end serving several workspaces at once (acp/) shares one backend between
+    them and brings its own `ToolRunner`."""
     return ChatEngine(
         backend,
         store,
@@ -144,6 +148,7 @@ def build_engine(settings: Settings, backend: llm.ChatBackend, store: ChatStore,
         tools=tools,
         max_tool_rounds=settings.max_tool_rounds,
         max_context=settings.max_context,
+        rules=rules,
     )
 
 
