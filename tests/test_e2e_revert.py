@@ -126,11 +126,17 @@ async def test_reverting_the_first_turn_forgets_the_chat(spawn_daemon, fake: Fak
 async def test_the_answer_names_the_commands_that_are_not_undone(spawn_daemon, fake: FakeOllama, project: Path):
     daemon = await open_daemon(spawn_daemon, project)
     answer_permission(daemon, "allow")
-    await turn(daemon, fake, "test", call("run_command", command="pytest -x"))
+    await turn(
+        daemon, fake, "make it",
+        call("write_file", path="a.txt", content="a\n"),
+        call("run_command", command="echo made > made.txt"),
+    )  # fmt: skip
 
     result = await daemon.request("chat/revert", {"chatId": "c1", "turn": 0})
 
-    assert result["commandsNotUndone"] == ["pytest -x"]
+    assert result == {"restored": ["a.txt"], "skipped": [], "commandsNotUndone": ["echo made > made.txt"]}
+    assert not (project / "a.txt").exists()
+    assert (project / "made.txt").read_text() == "made\n"  # what the command did stays
 
 
 @pytest.mark.parametrize(

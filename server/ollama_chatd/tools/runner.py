@@ -16,6 +16,7 @@ from typing import Protocol
 
 from ollama_chatd import llm
 from ollama_chatd.events import ChangeLog, Decision, EventSink, ToolCallStatus, ToolCallUpdate
+from ollama_chatd.tools.commands import RUN_COMMAND, RunCommand
 from ollama_chatd.tools.edits import ProposedEdit
 from ollama_chatd.tools.registry import ToolDef, check_arguments, find_tool, tool_specs
 from ollama_chatd.tools.workspace import ToolError, Workspace
@@ -44,16 +45,18 @@ class WorkspaceTools:
         approver: Approver,
         applier: EditApplier,
         auto_approve: frozenset[str] = frozenset(),
+        commands: RunCommand | None = None,
         changes: ChangeLog | None = None,
     ):
         self._workspace = workspace
         self._approver = approver
         self._applier = applier
         self._allowed = set(auto_approve)
+        self._commands = commands
         self._changes = changes  # records what each change replaced, so its turn can be reverted
 
     def specs(self) -> tuple[llm.ToolSpec, ...]:
-        return tool_specs()
+        return tool_specs() + ((self._commands.spec(),) if self._commands else ())
 
     async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
         report = CallReporter(call_id, call, emit)
@@ -61,8 +64,10 @@ class WorkspaceTools:
         try:
             if self._workspace.refusal is not None:
                 raise ToolError(self._workspace.refusal)
-            tool = _known_tool(call.name)
             given = call.arguments if call.unreadable_arguments is None else call.unreadable_arguments
+            if call.name == RUN_COMMAND and self._commands is not None:
+                return await self._commands.run(chat_id, call_id, call, given, report)
+            tool = self._known_tool(call.name)
             arguments = check_arguments(tool, given)
             if not tool.writes:
                 report("running")
@@ -88,6 +93,13 @@ class WorkspaceTools:
         summary = _summary(edit)
         report("completed", output=summary)
         return summary
+
+    def _known_tool(self, name: str) -> ToolDef:
+        tool = find_tool(name)
+        if tool is None:
+            available = ", ".join(spec.name for spec in self.specs())
+            raise ToolError(f"there is no tool named '{name}'; the tools are: {available}")
+        return tool
 
     async def _apply(self, chat_id: str, edit: ProposedEdit) -> None:
         """Apply an allowed change, recording first what it replaces and then what it left."""
@@ -122,16 +134,12 @@ class CallReporter:
         self._call = call
         self._emit = emit
 
-    def __call__(self, status: ToolCallStatus, *, output: str | None = None, error: str | None = None) -> None:
-        self._emit(ToolCallUpdate(self._call_id, self._call.name, self._call.arguments, status, output, error))
+    def __call__(
+        self, status: ToolCallStatus, *, output: str | None = None, error: str | None = None, output_length: int | None = None
+    ) -> None:
+        self._emit(ToolCallUpdate(self._call_id, self._call.name, self._call.arguments, status, output, error, output_length))
 
 
-def _known_tool(name: str) -> ToolDef:
-    tool = find_tool(name)
-    if tool is None:
-        available = ", ".join(spec.name for spec in tool_specs())
-        raise ToolError(f"there is no tool named '{name}'; the tools are: {available}")
-    return tool
 
 
 def _mode_of(path: Path) -> int | None:
