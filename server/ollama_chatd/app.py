@@ -25,10 +25,11 @@ from ollama_chatd.backends import build_backend
 from ollama_chatd.config import ServeOptions, Settings
 from ollama_chatd.engine.engine import ChatEngine
 from ollama_chatd.engine.model_call import ModelCalls
-from ollama_chatd.events import ToolRunner
+from ollama_chatd.events import RulesSource, ToolRunner
 from ollama_chatd.mcp.host import McpHost
 from ollama_chatd.mcp.runner import CallApprover, with_mcp_tools
 from ollama_chatd.store import ChatStore, default_state_dir
+from ollama_chatd.tools.rules import RulesFile
 from ollama_chatd.tools.runner import Approver, EditApplier, WorkspaceTools
 from ollama_chatd.tools.workspace import Workspace
 
@@ -88,14 +89,17 @@ def open_workspace(
         call_timeout=settings.mcp_call_timeout,
         on_problem=on_problem,
     )
-    engine = build_engine(settings, backend, store, tools)
+    engine = build_engine(settings, backend, store, tools, RulesFile(workspace))
     model_calls = ModelCalls(backend, engine.models, max_context=settings.max_context)
     return Parts(settings, workspace, backend, store, engine, model_calls, mcp)
 
 
-def build_engine(settings: Settings, backend: llm.ChatBackend, store: ChatStore, tools: ToolRunner) -> ChatEngine:
-    """The engine of one store's chats; a front-end serving several workspaces at
-    once (acp/) shares one backend between them and brings its own `ToolRunner`."""
+def build_engine(
+    settings: Settings, backend: llm.ChatBackend, store: ChatStore, tools: ToolRunner, rules: RulesSource
+) -> ChatEngine:
+    """The engine of one store's chats, following the workspace's `rules` (AGENTS.md);
+    a front-end serving several workspaces at once (acp/) shares one backend between
+    them and brings its own `ToolRunner`."""
     return ChatEngine(
         backend,
         store,
@@ -103,6 +107,7 @@ def build_engine(settings: Settings, backend: llm.ChatBackend, store: ChatStore,
         tools=tools,
         max_tool_rounds=settings.max_tool_rounds,
         max_context=settings.max_context,
+        rules=rules,
     )
 
 

@@ -94,3 +94,20 @@ class ToolRunner(Protocol):
         """Report a call that will not run, or whose run was cancelled (the turn ended
         first), with its one final status; return its result text."""
         ...
+
+
+@attrs.frozen
+class ProjectRules:
+    """The project's own instructions for the model (AGENTS.md), as one turn uses them."""
+
+    name: str  # the file, as chat/start's result names it
+    text: str
+    cut_bytes: int = 0  # how much of the file was left out for being over the size cap
+
+
+class RulesSource(Protocol):
+    """Where a workspace's rules come from (`tools.rules`); read at the start of each turn."""
+
+    def read(self) -> ProjectRules | None:
+        """The rules now, None without any; blocking (a file read), called in a worker thread."""
+        ...

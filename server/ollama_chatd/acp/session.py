@@ -21,6 +21,7 @@ from ollama_chatd.events import EventSink, TextDelta, ToolCallUpdate, ToolResult
 from ollama_chatd.mcp.config import ServerConfig
 from ollama_chatd.mcp.runner import with_mcp_tools
 from ollama_chatd.store import ChatStore
+from ollama_chatd.tools.rules import RulesFile
 from ollama_chatd.tools.runner import WorkspaceTools
 from ollama_chatd.tools.workspace import Folder, Workspace
 
@@ -53,7 +54,7 @@ class Session:
             call_timeout=settings.mcp_call_timeout,
             on_problem=lambda text: logger.warning("%s", text),
         )
-        self.engine = build_engine(settings, backend, store, ClientReadingTools(tools))
+        self.engine = build_engine(settings, backend, store, ClientReadingTools(tools), RulesFile(self.workspace))
         self.model = model
         self.stop_requested = False
 

@@ -205,15 +205,17 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ollama_chatd import logs
+    from ollama_chatd import footprint, logs
     from ollama_chatd.config import ServeOptions
     from ollama_chatd.rpc.startup import open_stdio
 
+    footprint.skip_unused_imports()
     logs.configure(args.log_level, args.log_file)
     opening = open_stdio()
     # The rest of the daemon is loaded once the editor has its `initialize` answer.
+    with footprint.without_generated_source():
+        from ollama_chatd.rpc.stdio import serve
     from ollama_chatd.app import open_workspace
-    from ollama_chatd.rpc.stdio import serve
 
     options = ServeOptions(args.state_dir, args.no_store, args.log_level, args.log_file, args.client_process_id)
     return serve(opening, args.max_message_bytes, options, open_workspace)

@@ -27,7 +27,7 @@ from ollama_chatd.engine.turn import (
     TurnResult,
     TurnSettings,
 )
-from ollama_chatd.events import EventSink
+from ollama_chatd.events import EventSink, ProjectRules, RulesSource
 
 __all__ = [
     "ChatBusy",
@@ -78,8 +78,10 @@ class ChatEngine:
         max_tool_rounds: int = 10,
         max_context: int = 8192,
         busy_retry_delays: tuple[float, ...] = BUSY_RETRY_DELAYS,
+        rules: RulesSource | None = None,
     ):
         self._backend = backend
+        self._rules = rules
         self._journal = journal
         self._default_model = default_model
         self._max_context = max_context
@@ -115,7 +117,8 @@ class ChatEngine:
             try:
                 conversation = await self._conversation_for(request)
                 model = await self._model_for(request, conversation)
-                turn = Turn(conversation, model, request, self._backend, self._journal, self._turn_settings, emit)
+                rules = await self._read_rules()
+                turn = Turn(conversation, model, request, self._backend, self._journal, self._turn_settings, emit, rules)
                 try:
                     return await turn.run()
                 finally:
@@ -126,6 +129,10 @@ class ChatEngine:
                 if not running.stopped_on_request():
                     raise
                 return turn.result("cancelled") if turn else TurnResult.nothing(request.chat_id, "cancelled")
+
+    async def _read_rules(self) -> ProjectRules | None:
+        """The project's rules as they are now: each turn follows the file of its moment."""
+        return None if self._rules is None else await asyncio.to_thread(self._rules.read)
 
     async def _conversation_for(self, request: TurnRequest) -> Conversation:
         conversation = await self._conversations.get(request.chat_id)

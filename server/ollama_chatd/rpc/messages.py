@@ -76,6 +76,7 @@ class ChatStartResult:
     stop_reason: StopReason
     message: AssistantMessage
     usage: TurnUsage
+    rules: str | None  # the rules file the turn followed (AGENTS.md); always sent, null without one
 
 
 @attrs.define

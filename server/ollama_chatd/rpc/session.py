@@ -177,6 +177,7 @@ def _to_wire(result: TurnResult) -> messages.ChatStartResult:
             context_tokens=result.context_tokens,
             context_limit=result.context_limit,
         ),
+        rules=result.rules,
     )
 
 

@@ -18,9 +18,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
-
-import regex
+from typing import TYPE_CHECKING, Any
 
 from . import interrupt, proposed, ripgrep
 from . import walk as walking
@@ -28,6 +26,9 @@ from .builtin import names_whole_workspace, walk_plans
 from .globs import Glob, compile_glob
 from .regex_limits import compile_bounded
 from .workspace import BinaryFileError, FileTooLargeError, ToolError, Workspace
+
+if TYPE_CHECKING:
+    import regex
 
 Args = dict[str, Any]
 
@@ -84,7 +85,7 @@ class _SearchStats:
 
 
 def search_text(ws: Workspace, args: Args) -> str:
-    pattern = compile_bounded(args["pattern"], regex.MULTILINE)
+    pattern = compile_bounded(args["pattern"], multiline=True)
     glob = compile_glob(args["glob"]) if args.get("glob") else None
     limit = min(max(args.get("max_results") or SEARCH_DEFAULT_RESULTS, 1), SEARCH_MAX_RESULTS)
     stats = _SearchStats(SEARCH_TIME_BUDGET)

@@ -254,6 +254,14 @@ class Workspace:
         """The bytes of the regular file `path` on disk, opened safely."""
         return self._read_bytes(path, max_bytes, self.display(path))
 
+    def read_head(self, path: Path, max_bytes: int) -> tuple[bytes, int]:
+        """The first `max_bytes` of the regular file `path` on disk, and its size."""
+        fd, size = self._open_regular_file(path, self.display(path))
+        try:
+            return _read_at_most(fd, max_bytes, first_read=max_bytes), size
+        finally:
+            os.close(fd)
+
     def _read_bytes(self, path: Path, max_bytes: int, shown: str) -> bytes:
         fd, size = self._open_regular_file(path, shown)
         try:
