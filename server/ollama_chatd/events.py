@@ -36,6 +36,7 @@ class ToolCallUpdate:
     status: ToolCallStatus
     output: str | None = None
     error: str | None = None
+    output_length: int | None = None  # with `running` output: characters so far, `output` their end
 
 
 StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]

@@ -150,6 +150,6 @@ def _permission_options(tool: str) -> list[schema.PermissionOption]:
 
 def _cannot_ask() -> ToolError:
     return ToolError(
-        "changes are refused: this editor cannot ask its user for permission "
+        "changes and commands are refused: this editor cannot ask its user for permission "
         "(it does not implement session/request_permission). Tell the user what you would change instead."
     )

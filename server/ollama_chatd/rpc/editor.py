@@ -108,7 +108,7 @@ class ClientApprover:
 
 def _cannot_ask() -> ToolError:
     return ToolError(
-        "changes are refused: this editor cannot ask its user for permission "
+        "changes and commands are refused: this editor cannot ask its user for permission "
         "(it does not implement chat/requestPermission). Tell the user what you would change instead."
     )
 

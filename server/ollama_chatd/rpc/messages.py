@@ -201,6 +201,7 @@ class ToolCallParams:
     status: ToolCallStatus
     output: str | None = None
     error: str | None = None
+    output_length: int | None = None  # run_command while it runs: characters so far (`output` is their end)
 
 
 @attrs.define

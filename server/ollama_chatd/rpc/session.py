@@ -155,6 +155,7 @@ class _Notifier:
                     status=event.status,
                     output=event.output,
                     error=event.error,
+                    output_length=event.output_length,
                 ),
             )
 

@@ -152,7 +152,7 @@ def tool_specs() -> tuple[llm.ToolSpec, ...]:
     return tuple(llm.ToolSpec(t.name, t.description, t.parameters) for t in TOOLS)
 
 
-def check_arguments(tool: ToolDef, arguments: object) -> dict[str, Any]:
+def check_arguments(tool: ToolDef | llm.ToolSpec, arguments: object) -> dict[str, Any]:
     """The arguments, checked against the tool's schema and coerced where models slip.
 
     Raises ToolError naming the missing, unknown or wrongly-typed argument. A null
@@ -180,7 +180,7 @@ def check_arguments(tool: ToolDef, arguments: object) -> dict[str, Any]:
     return checked
 
 
-def _as_object(tool: ToolDef, arguments: object) -> dict[str, Any]:
+def _as_object(tool: ToolDef | llm.ToolSpec, arguments: object) -> dict[str, Any]:
     if arguments is None:
         return {}
     if isinstance(arguments, str):
@@ -196,7 +196,7 @@ def _as_object(tool: ToolDef, arguments: object) -> dict[str, Any]:
     return arguments
 
 
-def _coerce(tool: ToolDef, name: str, schema: dict[str, Any], value: object) -> Any:
+def _coerce(tool: ToolDef | llm.ToolSpec, name: str, schema: dict[str, Any], value: object) -> Any:
     kind = schema["type"]
     if kind == "string" and isinstance(value, str):
         return value
@@ -241,7 +241,7 @@ def _describe(value: object) -> str:
     return f"{kind or type(value).__name__} {shown}".strip()
 
 
-def _signature(tool: ToolDef) -> str:
+def _signature(tool: ToolDef | llm.ToolSpec) -> str:
     required = tool.parameters["required"]
     return ", ".join(
         f"{name} ({schema['type']}{'' if name in required else ', optional'})"
@@ -249,5 +249,5 @@ def _signature(tool: ToolDef) -> str:
     )
 
 
-def _example(tool: ToolDef) -> str:
+def _example(tool: ToolDef | llm.ToolSpec) -> str:
     return ", ".join(f'"{name}": ...' for name in tool.parameters["required"])

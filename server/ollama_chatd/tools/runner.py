@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from ollama_chatd import llm
 from ollama_chatd.events import Decision, EventSink, ToolCallStatus, ToolCallUpdate
+from ollama_chatd.tools.commands import RUN_COMMAND, RunCommand
 from ollama_chatd.tools.edits import ProposedEdit
 from ollama_chatd.tools.interrupt import interruptible
 from ollama_chatd.tools.registry import ToolDef, check_arguments, find_tool, tool_specs
@@ -42,14 +43,16 @@ class WorkspaceTools:
         approver: Approver,
         applier: EditApplier,
         auto_approve: frozenset[str] = frozenset(),
+        commands: RunCommand | None = None,
     ):
         self._workspace = workspace
         self._approver = approver
         self._applier = applier
         self._allowed = set(auto_approve)
+        self._commands = commands
 
     def specs(self) -> tuple[llm.ToolSpec, ...]:
-        return tool_specs()
+        return tool_specs() + ((self._commands.spec(),) if self._commands else ())
 
     async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
         report = CallReporter(call_id, call, emit)
@@ -57,8 +60,10 @@ class WorkspaceTools:
         try:
             if self._workspace.refusal is not None:
                 raise ToolError(self._workspace.refusal)
-            tool = _known_tool(call.name)
             given = call.arguments if call.unreadable_arguments is None else call.unreadable_arguments
+            if call.name == RUN_COMMAND and self._commands is not None:
+                return await self._commands.run(chat_id, call_id, call, given, report)
+            tool = self._known_tool(call.name)
             arguments = check_arguments(tool, given)
             if not tool.writes:
                 report("running")
@@ -94,6 +99,13 @@ class WorkspaceTools:
                 interrupt.cancel()
                 raise
 
+    def _known_tool(self, name: str) -> ToolDef:
+        tool = find_tool(name)
+        if tool is None:
+            available = ", ".join(spec.name for spec in self.specs())
+            raise ToolError(f"there is no tool named '{name}'; the tools are: {available}")
+        return tool
+
     def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
         CallReporter(call_id, call, emit)("cancelled", error=why)
         return f"Error: {why}"
@@ -118,16 +130,12 @@ class CallReporter:
         self._call = call
         self._emit = emit
 
-    def __call__(self, status: ToolCallStatus, *, output: str | None = None, error: str | None = None) -> None:
-        self._emit(ToolCallUpdate(self._call_id, self._call.name, self._call.arguments, status, output, error))
+    def __call__(
+        self, status: ToolCallStatus, *, output: str | None = None, error: str | None = None, output_length: int | None = None
+    ) -> None:
+        self._emit(ToolCallUpdate(self._call_id, self._call.name, self._call.arguments, status, output, error, output_length))
 
 
-def _known_tool(name: str) -> ToolDef:
-    tool = find_tool(name)
-    if tool is None:
-        available = ", ".join(spec.name for spec in tool_specs())
-        raise ToolError(f"there is no tool named '{name}'; the tools are: {available}")
-    return tool
 
 
 def _summary(edit: ProposedEdit) -> str:
