@@ -31,10 +31,15 @@ def editor_workspace(editor: Editor, *, use_working_directory: bool) -> Workspac
     daemon started from "/" would otherwise read the whole machine."""
     folders = _folders(editor)
     if folders:
-        return Workspace(folders, open_document=editor.open_buffer)
+        return Workspace(folders, open_document=editor.open_buffer, open_paths=editor.open_buffer_paths)
     cwd = Path.cwd().resolve()
     refusal = None if use_working_directory else _no_folder_refusal(cwd)
-    return Workspace([Folder(cwd.name or str(cwd), cwd)], open_document=editor.open_buffer, refusal=refusal)
+    return Workspace(
+        [Folder(cwd.name or str(cwd), cwd)],
+        open_document=editor.open_buffer,
+        open_paths=editor.open_buffer_paths,
+        refusal=refusal,
+    )
 
 
 def _no_folder_refusal(cwd: Path) -> str:

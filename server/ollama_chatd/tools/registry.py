@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from .. import llm
-from . import builtin, change_tools
+from . import builtin, change_tools, search
 from .edits import ProposedEdit
 from .workspace import ToolError, Workspace
 
@@ -91,7 +91,7 @@ TOOLS: tuple[ToolDef, ...] = (
             max_results=_integer("Most matching lines to return, up to 500. Default: 100"),
         ),
         writes=False,
-        run=builtin.search_text,
+        run=search.search_text,
     ),
     ToolDef(
         name="find_files",
@@ -105,7 +105,7 @@ TOOLS: tuple[ToolDef, ...] = (
             glob=_string("Glob such as '**/*.py', 'src/*.ts', '*test*' or '*.{js,ts}'"),
         ),
         writes=False,
-        run=builtin.find_files,
+        run=search.find_files,
     ),
     ToolDef(
         name="write_file",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from ollama_chatd import llm
 from ollama_chatd.events import Decision, EventSink, ToolCallStatus, ToolCallUpdate
 from ollama_chatd.tools.commands import RUN_COMMAND, RunCommand
 from ollama_chatd.tools.edits import ProposedEdit
+from ollama_chatd.tools.interrupt import interruptible
 from ollama_chatd.tools.registry import ToolDef, check_arguments, find_tool, tool_specs
 from ollama_chatd.tools.workspace import ToolError, Workspace
 
@@ -66,10 +67,10 @@ class WorkspaceTools:
             arguments = check_arguments(tool, given)
             if not tool.writes:
                 report("running")
-                output = await asyncio.to_thread(tool.run, self._workspace, arguments)
+                output = await self._in_thread(tool, arguments)
                 report("completed", output=output[:PREVIEW_CHARS])
                 return output
-            edit = await asyncio.to_thread(tool.run, self._workspace, arguments)
+            edit = await self._in_thread(tool, arguments)
             assert isinstance(edit, ProposedEdit)
             if not await self._permitted(chat_id, call_id, call, tool, edit, report):
                 report("denied")
@@ -88,6 +89,15 @@ class WorkspaceTools:
         summary = _summary(edit)
         report("completed", output=summary)
         return summary
+
+    async def _in_thread(self, tool: ToolDef, arguments: dict[str, Any]) -> str | ProposedEdit:
+        """Run the tool in a worker thread; a cancelled turn stops it (and kills its rg) too."""
+        with interruptible() as interrupt:
+            try:
+                return await asyncio.to_thread(tool.run, self._workspace, arguments)
+            except asyncio.CancelledError:
+                interrupt.cancel()
+                raise
 
     def _known_tool(self, name: str) -> ToolDef:
         tool = find_tool(name)
