@@ -19,6 +19,7 @@ _KINDS: dict[str, schema.ToolKind] = {
     "write_file": "edit",
     "edit_file": "edit",
     "delete_file": "delete",
+    "run_command": "execute",
 }
 EDIT_TOOLS = frozenset(name for name, kind in _KINDS.items() if kind in ("edit", "delete"))
 
@@ -59,6 +60,8 @@ def title_of(name: str, arguments: dict[str, Any]) -> str:
         return f"Edit{where}"
     if name == "delete_file":
         return f"Delete{where}"
+    if name == "run_command" and isinstance(arguments.get("command"), str):
+        return arguments["command"]  # the exact command, as the permission prompt shows it
     return name
 
 
