@@ -5,6 +5,7 @@ workspace, streams its output and hands it to the model."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sys
 import time
@@ -16,6 +17,8 @@ import pytest
 
 from fake_ollama import FakeOllama, Reply
 from harness import Daemon, RpcError
+from real_parts import real_part
+from test_cli import chat_on_a_terminal, finish, kill_if_running, read_terminal_until, run_cli
 from test_e2e_tools import answer_permission, call, open_daemon, statuses, tool_messages
 
 PY = sys.executable
@@ -237,3 +240,91 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+# -- the command line: `ollama-chatd chat` -------------------------------------------------
+
+
+async def test_the_cli_prints_a_commands_output_live_and_escaped(fake: FakeOllama, workspace: Path):
+    (workspace / "emit.py").write_text(
+        "import time\nfor i in range(4):\n    print('line', i, flush=True)\n    time.sleep(0.3)\nprint('\\x1b[2J hidden?')\n"
+    )
+    fake.script(Reply.text([], tool_calls=[run(f"{PY} emit.py")]), Reply.text(["Ran it."]))
+
+    process = await run_cli(fake, "--model", "tiny", "--workspace", str(workspace), "--allow-command", PY, "run it")
+    code, out, err = await finish(process)
+
+    assert code == 0, err
+    assert out == "Ran it.\n"
+    assert "line 0\nline 1\nline 2\nline 3\n\\x1b[2J hidden?\n" in err
+    assert "\x1b[2J" not in err
+    assert re.search(r"run_command .*emit\.py completed: \[exit code 0 after [\d.]+ s\]", err), err
+    assert "line 3" in tool_messages(fake, 1)[0]["content"]
+
+
+async def test_the_cli_never_runs_a_command_on_yes_alone(fake: FakeOllama, workspace: Path):
+    fake.script(Reply.text([], tool_calls=[run("touch made-it")]), Reply.text(["ok"]))
+
+    code, _, err = await finish(await run_cli(fake, "--model", "tiny", "--yes", "--workspace", str(workspace), "run"))
+
+    assert code == 0, err
+    assert not (workspace / "made-it").exists()
+    assert "refused (--yes allows changes, not commands; pass --allow-command PREFIX" in err
+
+
+async def test_the_cli_asks_on_a_terminal_with_the_exact_command(fake: FakeOllama, workspace: Path):
+    fake.script(Reply.text([], tool_calls=[run("echo asked && echo ran")]), Reply.text(["done"]))
+    process, controller = await chat_on_a_terminal(fake, workspace, "run")
+    try:
+        screen = await read_terminal_until(controller, b"[N]o: ")
+        assert f"Run in {workspace}:\r\n$ echo asked && echo ran".encode() in screen
+        assert b"[a]lways (this exact command)" in screen
+        os.write(controller, b"y\n")
+        screen = await read_terminal_until(controller, None)
+        code = await asyncio.wait_for(process.wait(), 10)
+    finally:
+        kill_if_running(process)
+        os.close(controller)
+    assert code == 0, screen.decode(errors="replace")
+    assert b"asked\r\nran" in screen
+
+
+# -- the sandbox (bubblewrap) -----------------------------------------------------------------
+
+
+async def test_in_the_sandbox_only_the_workspace_and_tmp_are_writable_and_there_is_no_network(
+    spawn_daemon, fake: FakeOllama, workspace: Path
+):
+    real_part("bwrap", "50-bubblewrap.sh")
+    daemon = await open_daemon(spawn_daemon, workspace, {"commandSandbox": True})
+    answer_permission(daemon, "allow")
+    port = fake.url.rsplit(":", 1)[1]
+    outside = Path("/var/tmp") / f"chatd-sandbox-probe-{os.getpid()}"  # /tmp is the sandbox's own
+    probe = f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), 2)\n    print('NETWORK')\nexcept OSError:\n    print('NO-NETWORK')"
+    command = (
+        f"echo in > inside.txt; echo scratch > /tmp/scratch && cat /tmp/scratch; echo out > {outside};"
+        f" {PY} -c \"{probe}\"; setsid sleep 317 & echo started"
+    )
+    fake.script(Reply.text([], tool_calls=[run(command)]), Reply.text(["ok"]))
+
+    await daemon.request("chat/start", {"chatId": "c1", "prompt": "run"})
+
+    content = tool_messages(fake, 1)[0]["content"]
+    assert (workspace / "inside.txt").read_text() == "in\n"
+    assert not outside.exists()
+    assert not Path("/tmp/scratch").exists()
+    assert "scratch\n" in content and "Read-only file system" in content
+    assert "NO-NETWORK" in content and "started" in content
+    [spec] = [tool for tool in fake.requests[0].body["tools"] if tool["function"]["name"] == "run_command"]
+    assert "sandbox" in spec["function"]["description"] and "no network" in spec["function"]["description"]
+    assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "317"]], (
+        "a process that left the group died with the sandbox"
+    )
+
+
+async def test_the_sandbox_without_bubblewrap_fails_initialize_with_the_way_out(spawn_daemon, tmp_path: Path):
+    daemon = await spawn_daemon(env={"PATH": str(tmp_path)})
+    with pytest.raises(RpcError) as raised:
+        await daemon.initialize({"commandSandbox": True})
+    assert raised.value.data == {"kind": "invalid_params", "field": "initializationOptions.commandSandbox"}
+    assert "apt install bubblewrap" in raised.value.message

@@ -18,6 +18,7 @@ from acp import RequestError, schema
 from ollama_chatd import llm
 from ollama_chatd.acp import tool_calls
 from ollama_chatd.events import Decision
+from ollama_chatd.tools.commands import RUN_COMMAND
 from ollama_chatd.tools.edits import ProposedEdit, apply_to_disk, check_same_target
 from ollama_chatd.tools.workspace import ToolError, Workspace
 
@@ -112,9 +113,9 @@ class ClientSide:
         return "deny"  # cancelled: the turn is being stopped anyway
 
     async def ask_to_run(self, chat_id: str, call_id: str, call: llm.ToolCall, title: str) -> Decision:
-        """Before an MCP tool call that may change something."""
-        request = schema.ToolCallUpdate(tool_call_id=call_id, title=title, kind="other", status="pending",
-                                        raw_input=call.arguments)
+        """Before a command (`run_command`), or an MCP tool call that may change something."""
+        request = schema.ToolCallUpdate(tool_call_id=call_id, title=title, kind=tool_calls.kind_of(call.name),
+                                        status="pending", raw_input=call.arguments)
         return await self._ask(request, call.name)
 
     # -- EditApplier --------------------------------------------------------------
@@ -143,9 +144,14 @@ _DECISIONS: dict[str, Decision] = {"allow": "allow", "allow_always": "allow_alwa
 def _permission_options(tool: str) -> list[schema.PermissionOption]:
     return [
         schema.PermissionOption(option_id="allow", name="Allow", kind="allow_once"),
-        schema.PermissionOption(option_id="allow_always", name=f"Always allow {tool}", kind="allow_always"),
+        schema.PermissionOption(option_id="allow_always", name=_always(tool), kind="allow_always"),
         schema.PermissionOption(option_id="reject", name="Reject", kind="reject_once"),
     ]
+
+
+def _always(tool: str) -> str:
+    # "Always" for a command is for that exact command (tools/commands.py), not the tool.
+    return "Always allow this exact command" if tool == RUN_COMMAND else f"Always allow {tool}"
 
 
 def _cannot_ask() -> ToolError:

@@ -18,6 +18,7 @@ _KINDS: dict[str, schema.ToolKind] = {
     "find_files": "search",
     "write_file": "edit",
     "edit_file": "edit",
+    "run_command": "execute",
 }
 EDIT_TOOLS = frozenset(name for name, kind in _KINDS.items() if kind == "edit")
 
@@ -56,6 +57,8 @@ def title_of(name: str, arguments: dict[str, Any]) -> str:
         return f"Write{where}"
     if name == "edit_file":
         return f"Edit{where}"
+    if name == "run_command" and isinstance(arguments.get("command"), str):
+        return arguments["command"]  # the exact command, as the permission prompt shows it
     return name
 
 

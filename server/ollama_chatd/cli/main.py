@@ -114,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     acp.add_argument("--backend", default="ollama", help="the model server (default: %(default)s)")
     acp.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
     acp.add_argument("--log-file", help="write the log here instead of stderr (default: stderr)")
+    add_command_options(acp)
     add_store_options(acp)
     acp.set_defaults(run=_acp)
 
@@ -132,12 +133,16 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--chat", dest="chat_id", help="continue this chat id (default: a new chat)")
     chat.add_argument("--system", help="system prompt for a new chat (default: none)")
     chat.add_argument("--think", action="store_true", help="ask a thinking model to think first (default: off)")
-    chat.add_argument("--yes", "-y", action="store_true", help="allow every change the model asks to make (default: ask)")
+    chat.add_argument(
+        "--yes", "-y", action="store_true",
+        help="allow every change the model asks to make; never a command (see --allow-command) (default: ask)",
+    )  # fmt: skip
     chat.add_argument("--json", action="store_true", help="print every JSON-RPC message received, one per line (default: off)")
     chat.add_argument(
         "--mcp-config", type=Path, metavar="FILE",
         help='MCP servers whose tools the model may use: a JSON file with {"mcpServers": {...}} (docs/mcp.md; default: none)',
     )
+    add_command_options(chat)
     add_store_options(chat)
     chat.set_defaults(run=_chat)
 
@@ -190,6 +195,19 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         "--base-url", metavar="URL", type=openai_base_url,
         help="with --backend openai: the API base URL; the key is read from $OPENAI_API_KEY "
         "(default: $OPENAI_BASE_URL or http://127.0.0.1:8080/v1)",
+    )  # fmt: skip
+
+
+def add_command_options(parser: argparse.ArgumentParser) -> None:
+    """What the model's `run_command` may do (docs/security.md)."""
+    parser.add_argument(
+        "--allow-command", action="append", dest="allowed_commands", metavar="PREFIX",
+        help="run commands that start with these words (e.g. 'pytest' or 'npm test') without asking, unless "
+        "they contain shell syntax such as ; | && $( > ; repeat it for several (default: ask for every command)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--command-sandbox", action="store_true",
+        help="run commands in a bubblewrap sandbox: no network, read-only outside the workspace (default: off)",
     )  # fmt: skip
 
 

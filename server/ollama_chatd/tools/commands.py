@@ -107,7 +107,7 @@ class RunCommand:
         except OSError as error:
             raise ToolError(f"the command could not be started: {error.strerror or error} ({self._settings.shell})") from None
         self._running.add(process)
-        progress = asyncio.create_task(_report_progress(output, report))
+        progress = _Progress(output, report)
         try:
             finished = await process.wait(timeout)
             elapsed = time.monotonic() - process.started
@@ -117,8 +117,9 @@ class RunCommand:
             await asyncio.shield(process.end())
             raise
         finally:
-            progress.cancel()
+            progress.stop()
             self._running.discard(process)
+        progress.flush()  # the output's end, so a client printing it live misses nothing
         ending = _ending(process.exit_code, elapsed)
         result = _result(command, output, ending)
         if not finished:
@@ -158,14 +159,28 @@ _PARAMETERS: dict[str, Any] = {
 }
 
 
-async def _report_progress(output: CommandOutput, report: Reporter) -> None:
-    """The output so far (its last characters), when there is new output, at most every PROGRESS_SECONDS."""
-    sent = 0
-    while True:
-        await asyncio.sleep(PROGRESS_SECONDS)
-        if output.shown_length != sent:
-            sent = output.shown_length
-            report("running", output=output.shown, output_length=sent)
+class _Progress:
+    """Sends the output so far (its last characters) when there is new output, at most
+    every PROGRESS_SECONDS while the command runs, and once more when it has ended."""
+
+    def __init__(self, output: CommandOutput, report: Reporter):
+        self._output = output
+        self._report = report
+        self._sent = 0
+        self._ticking = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_SECONDS)
+            self.flush()
+
+    def flush(self) -> None:
+        if self._output.shown_length != self._sent:
+            self._sent = self._output.shown_length
+            self._report("running", output=self._output.shown, output_length=self._sent)
+
+    def stop(self) -> None:
+        self._ticking.cancel()
 
 
 def _ending(code: int | None, elapsed: float) -> str:
