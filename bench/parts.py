@@ -17,6 +17,7 @@ import paused_memory
 import prefix
 import spawn
 import throughput
+import tools_scale
 
 PARTS = {
     "spawn": spawn,
@@ -25,6 +26,7 @@ PARTS = {
     "first_token": first_token,
     "cancel": cancels,
     "paused_memory": paused_memory,
+    "tools_scale": tools_scale,
     "prefix": prefix,
     "long_chat": long_chat,
 }

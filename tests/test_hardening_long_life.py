@@ -9,6 +9,7 @@ TCP connections to the fake Ollama, resident memory.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from fake_ollama import FakeModel, FakeOllama, Reply
 from harness import Daemon, RpcError
 
 MIB = 1024 * 1024
+DEFAULT_THREAD_POOL_SIZE = min(32, (os.cpu_count() or 1) + 4)  # concurrent.futures.ThreadPoolExecutor's default
 CHAT_MODELS = {"a": "tiny", "b": "thinker", "c": "vision", "d": "plain"}  # one model per chat: scripts pair exactly
 
 
@@ -170,7 +172,9 @@ async def test_a_thousand_start_cancel_cycles_leak_nothing(spawn_daemon, fake: F
     assert sum(cycler.outcomes.values()) == 1050
     assert end["fds"] - end["connections"] <= start["fds"] - start["connections"] + 2, report
     assert end["connections"] <= len(CHAT_MODELS) + 1, report  # pooled keep-alive connections, at most one per worker
-    assert end["threads"] <= start["threads"] + 2, report
+    # asyncio's default thread pool (fit_window, diffs, tool runs) starts workers lazily, up to its
+    # fixed size, whenever every worker is busy: a leak grows with the cycles, the pool does not.
+    assert end["threads"] <= start["threads"] + DEFAULT_THREAD_POOL_SIZE, report
     assert end["rss"] - start["rss"] < 30 * MIB, report
     for request in fake.requests:  # every stream to Ollama was read to its end or dropped
         assert request.response_completed or request.client_dropped, request

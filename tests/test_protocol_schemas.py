@@ -263,6 +263,7 @@ GOOD_RESULT = {
     "stopReason": "end_turn",
     "message": {"role": "assistant", "content": "hi"},
     "usage": {"promptTokens": 1, "completionTokens": 2, "totalDurationMs": 3.5, "contextTokens": 3, "contextLimit": 8192},
+    "rules": None,
 }
 GOOD_CALL = {"chatId": "c1", "callId": "k1", "name": "read_file", "arguments": {"path": "a"}, "status": "pending"}
 GOOD_STATUS = {"chatId": "c1", "state": "waiting", "message": "waiting for tiny"}
@@ -345,6 +346,8 @@ NEGATIVE = [
     ("chat/start", "result", {**GOOD_RESULT, "usage": {"promptTokens": -1, "completionTokens": 0, "totalDurationMs": 0}}),
     ("chat/start", "result", {**GOOD_RESULT, "usage": {"promptTokens": 1.5, "completionTokens": 0, "totalDurationMs": 0}}),
     ("chat/start", "result", {**GOOD_RESULT, "done": False}),
+    ("chat/start", "result", _without(GOOD_RESULT, "rules")),
+    ("chat/start", "result", {**GOOD_RESULT, "rules": 1}),
     ("chat/start", "result", {**GOOD_RESULT, "usage": _without(GOOD_RESULT["usage"], "contextTokens")}),
     ("chat/start", "result", {**GOOD_RESULT, "usage": _without(GOOD_RESULT["usage"], "contextLimit")}),
     ("chat/start", "result", {**GOOD_RESULT, "usage": {**GOOD_RESULT["usage"], "contextLimit": -1}}),
@@ -429,6 +432,7 @@ POSITIVE = [
     ("chat/start", "params", {**GOOD_START, "chatId": "é" * 128, "think": "high", "futureField": [1]}),
     ("chat/start", "params", {**GOOD_START, "prompt": "", "think": False, "options": {}}),
     ("chat/start", "result", {**GOOD_RESULT, "stopReason": "max_tool_rounds"}),
+    ("chat/start", "result", {**GOOD_RESULT, "rules": "AGENTS.md"}),
     ("chat/toolCall", "params", {**GOOD_CALL, "status": "failed", "error": "nope"}),
     ("chat/toolCall", "params", {**GOOD_CALL, "status": "denied"}),
     ("chat/toolCall", "params", {**GOOD_CALL, "status": "completed", "output": "x" * 2000}),

@@ -30,6 +30,7 @@ DAEMON = ROOT / ".venv" / "bin" / "ollama-chatd"
 DOCS_IMAGES = ROOT / "docs" / "images"
 MODEL_PICKER = ".interactive-input-part .action-label[aria-label^='Models']"
 DIALOG = ".monaco-dialog-box"
+LOG_VIEW = ".output-view .view-lines, .panel .view-lines"
 
 
 class Session:
@@ -220,7 +221,11 @@ def test_select_model_switches_the_model(vscode: Session):
 
 def test_show_server_log(vscode: Session):
     vscode.page.run_command("Ollama: Show Server Log")
-    wait_until(lambda: any("ollama-chatd serve" in t for t in vscode.page.texts(".output-view .view-lines, .panel .view-lines")), 15, "the log")
+    # The view follows the log's end and renders only the lines in sight; the launch line is
+    # the first one, so go to the top (after earlier chats the daemon has logged screens more).
+    vscode.page.click(LOG_VIEW, "the Output panel")
+    vscode.page.chord(Keys.CONTROL, Keys.HOME)
+    wait_until(lambda: any("ollama-chatd serve" in t for t in vscode.page.texts(LOG_VIEW)), 15, "the log's launch line")
     vscode.page.shot("server-log")
 
 

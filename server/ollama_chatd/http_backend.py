@@ -14,11 +14,11 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from importlib import metadata
 from typing import Any
 
 import httpx
 
+from . import __version__
 from .llm import BackendError, BackendUnreachable, UpstreamError, sentence_start
 from .redaction import hide_secrets, redact_bytes, secret_values
 
@@ -33,7 +33,7 @@ _EXCERPT_CHARS = 200
 
 
 def default_headers(extra: Mapping[str, str] | None) -> httpx.Headers:
-    headers = httpx.Headers({"Accept": "application/json", "User-Agent": f"ollama-chatd/{_own_version()}"})
+    headers = httpx.Headers({"Accept": "application/json", "User-Agent": f"ollama-chatd/{__version__}"})
     headers.update(extra or {})  # the caller's headers win, e.g. Authorization for a remote server
     return headers
 
@@ -46,14 +46,12 @@ def with_bearer_token(headers: Mapping[str, str], key: str) -> dict[str, str]:
     return merged
 
 
-def _own_version() -> str:
-    try:
-        return metadata.version("ollama-chatd")
-    except metadata.PackageNotFoundError:
-        return "dev"
-
-
-def ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:
+def ssl_verify(verify: bool | str, base_url: str) -> bool | ssl.SSLContext:
+    if verify is True and base_url.startswith("http://"):
+        # Plain HTTP needs no certificates, and loading the system's trust store would
+        # hold 3 MiB for the daemon's whole life. A context trusting nothing makes any
+        # TLS connection (an https proxy) fail verification instead of going unchecked.
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     # httpx 0.28 deprecates a CA path string; build the context it wants instead.
     if isinstance(verify, str):
         if os.path.isdir(verify):
@@ -226,7 +224,7 @@ class ServerConnection:
         self.http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=default_headers(headers),
-            verify=ssl_verify(verify),
+            verify=ssl_verify(verify, self.base_url),
             transport=transport,
             timeout=TIMEOUT,
         )

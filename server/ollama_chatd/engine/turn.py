@@ -15,7 +15,8 @@ from ollama_chatd import llm
 from ollama_chatd.engine.context import answer_reserve, fit_window
 from ollama_chatd.engine.conversation import Conversation, Journal
 from ollama_chatd.engine.tool_budget import MAX_CALLS_PER_REPLY, ToolBudget
-from ollama_chatd.events import EventSink, StatusChange, StopReason, TextDelta, ToolResult, ToolRunner
+from ollama_chatd.engine.rules import system_message
+from ollama_chatd.events import EventSink, ProjectRules, StatusChange, StopReason, TextDelta, ToolResult, ToolRunner
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class TurnResult:
     usage: llm.Usage  # summed over the turn's rounds
     context_tokens: int  # prompt + answer of the last round: how full the window is
     context_limit: int
+    rules: str | None = None  # the rules file the turn followed (AGENTS.md), if any
 
     @classmethod
     def nothing(cls, chat_id: str, stop_reason: StopReason) -> TurnResult:
@@ -107,8 +109,10 @@ class Turn:
         journal: Journal,
         settings: TurnSettings,
         emit: EventSink,
+        rules: ProjectRules | None = None,
     ):
         self._conversation = conversation
+        self._rules = rules
         self._model = model
         self._request = request
         self._backend = backend
@@ -171,6 +175,7 @@ class Turn:
             usage=self._usage,
             context_tokens=self._last_round.prompt_tokens + self._last_round.completion_tokens,
             context_limit=self._conversation.num_ctx or 0,
+            rules=self._rules.name if self._rules else None,
         )
 
     # -- one model reply ---------------------------------------------------------------
@@ -234,9 +239,13 @@ class Turn:
         Sized in a worker thread: a long history with big tool outputs takes a while
         to estimate, and the other chats keep streaming meanwhile.
         """
-        messages = tuple(self._conversation.messages)
-        head = messages[:1] if messages and messages[0].role == "system" else ()
-        start = max(self._conversation.window_start, len(head))
+        stored = tuple(self._conversation.messages)
+        own = 1 if stored and stored[0].role == "system" else 0
+        system = system_message(stored[0].content if own else None, self._rules)
+        head = (system,) if system else ()
+        messages = (*head, *stored[own:])
+        shift = len(head) - own  # window_start counts the stored messages
+        start = max(self._conversation.window_start + shift, len(head))
         budget = num_ctx - answer_reserve(num_ctx)
         new_start = await asyncio.to_thread(fit_window, messages, start, budget, tools)
         if new_start > start:
@@ -245,8 +254,8 @@ class Turn:
                 f"left {new_start - start} older messages out so the chat fits the model's "
                 f"{num_ctx}-token context window",
             )
-        start = self._conversation.window_start = new_start
-        return (*head, *messages[start:])
+        self._conversation.window_start = new_start - shift
+        return (*head, *messages[new_start:])
 
     async def _stream_once(self, request: llm.ChatRequest) -> StreamedReply:
         reply = StreamedReply()

@@ -11,10 +11,12 @@ is bounded by the search's time budget.
 from __future__ import annotations
 
 import re
-
-import regex
+from typing import TYPE_CHECKING
 
 from .workspace import ToolError
+
+if TYPE_CHECKING:
+    import regex
 
 MAX_PATTERN_CHARS = 1000
 MAX_NESTING = 50  # groups inside groups
@@ -25,8 +27,9 @@ _REPEAT = re.compile(r"\{(\d*),?(\d*)\}")
 _BRACED_ESCAPE = re.compile(r"\\[pPNxuUg]\{[^}]*\}")  # \p{Letter}, \N{BULLET}, \x{263a}
 
 
-def compile_bounded(pattern: str, flags: int) -> regex.Pattern[str]:
+def compile_bounded(pattern: str, *, multiline: bool = False) -> regex.Pattern[str]:
     """The compiled pattern, or ToolError saying which cap it passes and what to write instead."""
+    import regex  # on the first search, not with the daemon: 1.4 MiB that many sessions never use
     if pattern == "":
         raise ToolError("pattern is empty; give a regular expression such as 'def main' or 'TODO|FIXME'")
     if len(pattern) > MAX_PATTERN_CHARS:
@@ -36,7 +39,7 @@ def compile_bounded(pattern: str, flags: int) -> regex.Pattern[str]:
         )
     _check_size(pattern)
     try:
-        return regex.compile(pattern, flags)
+        return regex.compile(pattern, regex.MULTILINE if multiline else 0)
     except regex.error as e:
         raise ToolError(
             f"invalid regular expression {_shown(pattern)}: {e}. Escape special characters "
