@@ -448,13 +448,13 @@ def test_edit_file_keeps_windows_line_endings(ws: Workspace, root: Path) -> None
 def test_tool_specs_are_ollama_function_schemas() -> None:
     specs = tool_specs()
     assert [s.name for s in specs] == [
-        "read_file", "list_directory", "search_text", "find_files", "write_file", "edit_file",
+        "read_file", "list_directory", "search_text", "find_files", "write_file", "edit_file", "delete_file",
     ]
     for spec in specs:
         assert isinstance(spec, llm.ToolSpec)
         assert spec.parameters["type"] == "object"
         assert set(spec.parameters["required"]) <= set(spec.parameters["properties"])
-    assert {t.name for t in TOOLS if t.writes} == {"write_file", "edit_file"}
+    assert {t.name for t in TOOLS if t.writes} == {"write_file", "edit_file", "delete_file"}
     assert find_tool("nope") is None
 
 

@@ -26,7 +26,7 @@ from ollama_chatd.backends import build_backend
 from ollama_chatd.config import OptionError, ServeOptions, Settings
 from ollama_chatd.engine.engine import ChatEngine
 from ollama_chatd.engine.model_call import ModelCalls
-from ollama_chatd.events import RulesSource, ToolRunner
+from ollama_chatd.events import FileRestorer, RulesSource, ToolRunner
 from ollama_chatd.mcp.config import HttpServer, ServerConfig
 from ollama_chatd.mcp.host import McpHost
 from ollama_chatd.mcp.runner import CallApprover, with_mcp_tools
@@ -38,6 +38,7 @@ from ollama_chatd.tools.commands import CallApprover as CommandApprover
 from ollama_chatd.tools.commands import CommandSettings, RunCommand
 from ollama_chatd.tools.rules import RulesFile
 from ollama_chatd.tools.runner import Approver, EditApplier, WorkspaceTools
+from ollama_chatd.tools.undo import Restorer
 from ollama_chatd.tools.workspace import Workspace
 
 __all__ = ["Parts", "build_backend", "build_engine", "command_tool", "open_workspace", "store_location"]
@@ -60,6 +61,7 @@ class Parts:
     engine: ChatEngine
     model_calls: ModelCalls  # stateless calls to the model, beside the chats
     mcp: McpHost | None  # the MCP servers whose tools the model gets, if any
+    files: FileRestorer  # puts files back when turns are reverted
     commands: RunCommand | None = None
 
     async def aclose(self) -> None:
@@ -92,7 +94,9 @@ def open_workspace(
     store = ChatStore.open(store_location(serve, settings), str(folder), on_degraded=on_problem)
     commands = command_tool(settings, workspace, approver, settings.mcp_servers)
     tools, mcp = with_mcp_tools(
-        WorkspaceTools(workspace, approver, applier, auto_approve=settings.auto_approve, commands=commands),
+        WorkspaceTools(
+            workspace, approver, applier, auto_approve=settings.auto_approve, commands=commands, changes=store
+        ),
         settings.mcp_servers,
         approver=approver,
         cwd=folder,
@@ -102,7 +106,7 @@ def open_workspace(
     )
     engine = build_engine(settings, backend, store, tools, RulesFile(workspace))
     model_calls = ModelCalls(backend, engine.models, max_context=settings.max_context)
-    return Parts(settings, workspace, backend, store, engine, model_calls, mcp, commands)
+    return Parts(settings, workspace, backend, store, engine, model_calls, mcp, Restorer(workspace, applier), commands)
 
 
 def command_tool(

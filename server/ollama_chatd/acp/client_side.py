@@ -84,10 +84,9 @@ class ClientSide:
 
     async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
         self.current_edit = edit
-        verb = "Create" if edit.old_text is None else "Edit"
         request = schema.ToolCallUpdate(
             tool_call_id=call_id,
-            title=f"{verb} {edit.display_path}",
+            title=f"{edit.verb} {edit.display_path}",
             kind="edit",
             status="pending",
             content=[tool_calls.diff_content(edit)],
@@ -123,7 +122,7 @@ class ClientSide:
     async def apply(self, edit: ProposedEdit) -> None:
         self.current_edit = edit
         assert self.workspace is not None
-        if not self._can_write:
+        if not self._can_write or edit.new_text is None:  # ACP's file system has no deletion
             await asyncio.to_thread(apply_to_disk, self.workspace, edit)
             return
         await asyncio.to_thread(check_same_target, self.workspace, edit)

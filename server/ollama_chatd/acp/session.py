@@ -47,7 +47,9 @@ class Session:
         client.workspace = self.workspace
         self.commands = command_tool(settings, self.workspace, client, mcp_servers)
         tools, self.mcp = with_mcp_tools(
-            WorkspaceTools(self.workspace, client, client, auto_approve=settings.auto_approve, commands=self.commands),
+            WorkspaceTools(
+                self.workspace, client, client, auto_approve=settings.auto_approve, commands=self.commands, changes=store
+            ),
             mcp_servers,
             approver=client,
             cwd=cwd,

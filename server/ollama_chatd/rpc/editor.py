@@ -78,8 +78,7 @@ class ClientApprover:
         self._client_cannot_ask = False
 
     async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
-        verb = "Create" if edit.old_text is None else "Edit"
-        title = f"{verb} {edit.display_path}"
+        title = f"{edit.verb} {edit.display_path}"
         if edit.runs_code:
             title += " (this file can run code: editor tasks, git hooks or shell setup run it without asking)"
         diff = await asyncio.to_thread(lambda: edit.diff)  # up to 10 MiB each side: not on the loop
@@ -142,18 +141,35 @@ class EditorApplier:
         if not result.applied:
             reason = result.failure_reason or "no reason given"
             raise ToolError(f"the editor did not apply the change to {edit.display_path}: {reason}")
+        if edit.old_text is None and edit.mode is not None:
+            await asyncio.to_thread(_give_mode, edit.path, edit.mode)
 
     def _workspace_edit(self, edit: ProposedEdit, version: int | None) -> lsp.WorkspaceEdit:
         """The edit, for the document `version` its ranges belong to (None: not open)."""
         uri = edit.path.as_uri()
+        new_text = edit.new_text
+        if new_text is None:
+            return lsp.WorkspaceEdit(document_changes=[lsp.DeleteFile(uri=uri)])
         change = lsp.TextDocumentEdit(
             text_document=lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
-            edits=[text_edit(edit.old_text or "", edit.new_text, self._editor.position_encoding())],
+            edits=[text_edit(edit.old_text or "", new_text, self._editor.position_encoding())],
         )
         if edit.old_text is not None:
             return lsp.WorkspaceEdit(document_changes=[change])
         create = lsp.CreateFile(uri=uri, options=lsp.CreateFileOptions(overwrite=False, ignore_if_exists=True))
         return lsp.WorkspaceEdit(document_changes=[create, change])
+
+
+def _give_mode(path: Path, mode: int) -> None:
+    """The recorded permission bits, for a file the editor created (it cannot set them)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return  # not on disk yet (the editor keeps it in a buffer until saved)
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def _text_now(workspace: Workspace, path: Path) -> str | None:

@@ -139,6 +139,13 @@ TOOLS: tuple[ToolDef, ...] = (
         writes=True,
         run=change_tools.edit_file,
     ),
+    ToolDef(
+        name="delete_file",
+        description=f"Delete a text file. The user is asked to approve it. {_PATH_FORM}",
+        parameters=_schema(["path"], path=_string("File to delete, e.g. 'src/old_module.py'")),
+        writes=True,
+        run=change_tools.delete_file,
+    ),
 )
 
 _BY_NAME = {tool.name: tool for tool in TOOLS}

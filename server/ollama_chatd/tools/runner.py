@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import stat
+from pathlib import Path
 from typing import Any, Protocol
 
 from ollama_chatd import llm
-from ollama_chatd.events import Decision, EventSink, ToolCallStatus, ToolCallUpdate
+from ollama_chatd.events import ChangeLog, Decision, EventSink, ToolCallStatus, ToolCallUpdate
 from ollama_chatd.tools.commands import RUN_COMMAND, RunCommand
 from ollama_chatd.tools.edits import ProposedEdit
 from ollama_chatd.tools.interrupt import interruptible
@@ -44,12 +47,14 @@ class WorkspaceTools:
         applier: EditApplier,
         auto_approve: frozenset[str] = frozenset(),
         commands: RunCommand | None = None,
+        changes: ChangeLog | None = None,
     ):
         self._workspace = workspace
         self._approver = approver
         self._applier = applier
         self._allowed = set(auto_approve)
         self._commands = commands
+        self._changes = changes  # records what each change replaced, so its turn can be reverted
 
     def specs(self) -> tuple[llm.ToolSpec, ...]:
         return tool_specs() + ((self._commands.spec(),) if self._commands else ())
@@ -76,7 +81,7 @@ class WorkspaceTools:
                 report("denied")
                 return f"The user did not allow this change to {edit.display_path}. Do not retry it; ask what they want instead."
             report("running")
-            await self._applier.apply(edit)
+            await self._apply(chat_id, edit)
         except ToolError as error:
             report("failed", error=str(error))
             return f"Error: {error}"
@@ -105,6 +110,15 @@ class WorkspaceTools:
             available = ", ".join(spec.name for spec in self.specs())
             raise ToolError(f"there is no tool named '{name}'; the tools are: {available}")
         return tool
+
+    async def _apply(self, chat_id: str, edit: ProposedEdit) -> None:
+        """Apply an allowed change, recording first what it replaces and then what it left."""
+        if self._changes is not None:
+            mode = await asyncio.to_thread(_mode_of, edit.path)
+            self._changes.before_change(chat_id, str(edit.path), edit.display_path, edit.old_text, mode)
+        await self._applier.apply(edit)
+        if self._changes is not None:
+            self._changes.after_change(chat_id, str(edit.path), edit.new_text)
 
     def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
         CallReporter(call_id, call, emit)("cancelled", error=why)
@@ -138,7 +152,16 @@ class CallReporter:
 
 
 
+def _mode_of(path: Path) -> int | None:
+    try:
+        return stat.S_IMODE(os.stat(path, follow_symlinks=False).st_mode)
+    except OSError:
+        return None  # not on disk (a new file)
+
+
 def _summary(edit: ProposedEdit) -> str:
+    if edit.new_text is None:
+        return f"Deleted {edit.display_path}."
     verb = "Created" if edit.old_text is None else "Updated"
     lines = edit.new_text.count("\n") + (not edit.new_text.endswith("\n") and bool(edit.new_text))
     return f"{verb} {edit.display_path} ({lines} lines)."

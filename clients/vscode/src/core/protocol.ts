@@ -169,4 +169,4 @@ export interface ModelTokenParams {
 }
 
 /** The tools that change the workspace and therefore ask for permission. */
-export const WRITE_TOOLS: readonly string[] = ['write_file', 'edit_file'];
+export const WRITE_TOOLS: readonly string[] = ['write_file', 'edit_file', 'delete_file'];

@@ -21,6 +21,8 @@ export function describeToolCall(name: string, args: Record<string, unknown>): s
       return `Writing ${path ?? 'a file'}`;
     case 'edit_file':
       return `Editing ${path ?? 'a file'}`;
+    case 'delete_file':
+      return `Deleting ${path ?? 'a file'}`;
     default:
       return `Running the tool ${name}`;
   }
