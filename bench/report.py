@@ -470,6 +470,10 @@ def markdown(r: dict[str, Any], png_name: str) -> str:
             "them stops reading its upstream too, so TCP slows the model down, while a cancel is still handled at once.")
         add("")
 
+    if "tools_scale" in r:
+        from tools_scale import markdown as tools_scale_section
+        L.extend(tools_scale_section(r["tools_scale"]))
+
     add("## How it is measured")
     add("")
     add("- `bench/run.py` starts `tests/fake_ollama.py` in its own process and scripts it over its control "

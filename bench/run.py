@@ -50,6 +50,7 @@ sys.path.insert(0, str(HERE))
 from client import RelayProcess  # noqa: E402
 from fakeproc import FakeProcess, bulk, endless, text  # noqa: E402
 from paced import bench_paced  # noqa: E402
+from tools_scale import bench_tools_scale  # noqa: E402
 
 PY = sys.executable
 MODEL = "tiny"
@@ -759,7 +760,8 @@ def main(argv: list[str] | None = None) -> int:
     parser_relays = args.relays or list(RELAYS)
     parts = {"spawn": bench_spawn, "paced": lambda b: bench_paced(b, parser_relays, MODEL, log),
              "throughput": bench_throughput, "first_token": bench_first_token,
-             "cancel": bench_cancels, "paused_memory": bench_paused_memory}
+             "cancel": bench_cancels, "paused_memory": bench_paused_memory,
+             "tools_scale": lambda b: bench_tools_scale(args.quick)}
     try:
         for name, fn in parts.items():
             if args.only and name not in args.only:

@@ -36,7 +36,7 @@ def both_engines(monkeypatch: pytest.MonkeyPatch, ws: Workspace, name: str, **ar
 
 
 def _without_skip_counts(answer: str) -> str:
-    """The walk counts every binary file it meets, rg only those it found the pattern in."""
+    """The walk counts the binary files it meets; rg skips them without counting."""
     return "\n".join(line for line in answer.splitlines() if not line.startswith("(skipped "))
 
 

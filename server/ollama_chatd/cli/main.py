@@ -159,7 +159,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("chat_id", metavar="CHAT_ID", help="the chat to print (`ollama-chatd history` lists them)")
     export.add_argument("--format", choices=("markdown", "json"), default="markdown", help="markdown or json (default: markdown)")
-    for command, run in ((history, _history), (export, _export)):
+    revert = _command(
+        commands, "revert", "take back what the model changed in a chat's last turns",
+        "Put the files changed by turn TURN of the chat and the turns after it back as they were "
+        "before TURN, and drop those turns from the chat. Files changed since the model's edit are "
+        "left as they are (and listed); what commands ran is not undone. See docs/rules-and-undo.md.",
+    )  # fmt: skip
+    revert.add_argument("chat_id", metavar="CHAT_ID", help="the chat (`ollama-chatd history` lists them)")
+    revert.add_argument(
+        "turn", nargs="?", type=int, metavar="TURN",
+        help="the turn to revert from, counting from 0 (default: the last turn)",
+    )  # fmt: skip
+    for command, run in ((history, _history), (export, _export), (revert, _revert)):
         command.add_argument(
             "--workspace", "-w", type=existing_folder, default=".", help="the workspace the chats belong to (default: .)"
         )
@@ -258,6 +269,12 @@ def _export(args: argparse.Namespace) -> int:
     from ollama_chatd.cli.history import run_export
 
     return run_export(args)
+
+
+def _revert(args: argparse.Namespace) -> int:
+    from ollama_chatd.cli.revert import run_revert
+
+    return run_revert(args)
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -71,7 +71,7 @@ def files_with_matches(
     names = ripgrep.name_filter(list(glob.alternatives)) if glob else None
     only_names = names.arguments() if names and names.folder == "" and names.any_depth else []
     listing = ripgrep.run(
-        ["--files-with-matches", "--text", "--multiline", f"--max-filesize={max_bytes}", *ripgrep.REGEX_LIMITS, *only_names,
+        ["--files-with-matches", "--multiline", f"--max-filesize={max_bytes}", *ripgrep.REGEX_LIMITS, *only_names,
          f"--regexp={pattern}", *scope.arguments],
         plan.folder.path,
         deadline,

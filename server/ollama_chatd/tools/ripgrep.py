@@ -13,7 +13,8 @@ used only where its answer is a superset of ours:
 - a pattern goes to rg only when it is written in the part of Python's syntax that
   Rust's regex reads the same way (`rust_compatible`); anything else (lookaround,
   backreferences, possessive repeats, \\Z, nested classes...) is searched in Python;
-- binary detection is off (`--text`): our reader decides what is text.
+- binary files are skipped as rg skips them (a NUL byte: rg stops reading there), which is
+  what the search counts as binary too; a file rg lists anyway is read and judged again.
 """
 
 from __future__ import annotations

@@ -143,7 +143,10 @@ def _plan_files(
 
 def _text_to_search(ws: Workspace, path: Path, stats: _SearchStats) -> str | None:
     try:
-        return ws.read_text(path, max_bytes=SEARCH_MAX_FILE_BYTES)
+        text = ws.read_text(path, max_bytes=SEARCH_MAX_FILE_BYTES)
+        if "\0" in text:  # binary, as ripgrep judges: a NUL byte anywhere, not only in the first 8 KiB
+            raise BinaryFileError(path.name)
+        return text
     except BinaryFileError:
         stats.binary += 1
     except FileTooLargeError:
