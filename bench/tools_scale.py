@@ -11,6 +11,9 @@ must give the same results: rg's default options differ from ours (it skips hidd
 files, reads .ignore files and, with --glob, lists ignored files), so the anchor's
 flags are the ones that make its answer ours.
 
+The time budget: each tool against an rg that never finishes (a FIFO where a .gitignore
+should be) must answer within its budget, saying the results are incomplete.
+
 "Cold" here: without root the kernel's caches cannot be dropped; each file's pages are
 evicted with posix_fadvise(DONTNEED) before the run, so file contents come from disk,
 but directory entries and inodes stay cached. "Warm": the same search run again.
@@ -205,6 +208,26 @@ def python_walk_figures(tree: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def budget_figures() -> list[dict[str, Any]]:
+    """Each tool against an rg that never finishes (a FIFO where a .gitignore should be: rg
+    blocks opening it): the seconds it took to answer, and whether it said it was incomplete."""
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        (root / "hit.py").write_text(f"{RARE}\n")
+        (root / "stuck").mkdir()
+        os.mkfifo(root / "stuck" / ".gitignore")
+        ws = Workspace([Folder("stuck-tree", root)])
+        for tool, arguments, budget in ((search.search_text, {"pattern": RARE}, search.SEARCH_TIME_BUDGET),
+                                        (search.find_files, {"glob": "**/*.py"}, search.FIND_TIME_BUDGET)):
+            seconds, answer = ours(ws, tool, arguments)
+            rows.append(dict(tool=tool.__name__, seconds=round(seconds, 2), budget_s=budget,
+                             noted="incomplete" in answer, passed=seconds <= budget + 1 and "incomplete" in answer))
+    return rows
+
+
 def bench_tools_scale(quick: bool = False) -> dict[str, Any]:
     if ripgrep.binary() is None:
         return {"error": "rg is not installed (scripts/setup/10-python.sh installs the ripgrep wheel)"}
@@ -213,9 +236,39 @@ def bench_tools_scale(quick: bool = False) -> dict[str, Any]:
              ("real: this .venv's site-packages", site_packages())]
     result: dict[str, Any] = {"trees": [measure_tree(name, tree, runs=3 if quick else 5) for name, tree in trees]}
     result["python_walk"] = python_walk_figures(trees[0][1])
+    result["budget"] = budget_figures()
     result["rg_version"] = subprocess.run([ripgrep.binary() or "rg", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return result
+
+
+# The interface of bench/parts.py: measure, goals, section.
+
+
+def measure(b: Any) -> dict[str, Any]:
+    return bench_tools_scale(bool(getattr(b, "quick", False)))
+
+
+def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 15, part 2, for the goals table: the worst ratio to rg, and the time budgets."""
+    from common import goal  # bench/common.py
+
+    t = r["tools_scale"]
+    if "error" in t:
+        return [goal(2, t["error"], "rg", None)]
+    rows = [row for tree in t["trees"] for row in tree["rows"]]
+    worst = max(rows, key=lambda row: row["ratio"])
+    scale = goal(2, f"worst {worst['ratio']:.2f}x ({worst['what']}, {worst['cache']}); {sum(row['same'] for row in rows)} "
+                 f"of {len(rows)} with rg's results", f"rg on the same trees: {worst['rg_s']:.3f} s for that one",
+                 all(row["passed"] for row in rows), goal=f"search_text and find_files within {GOAL_RATIO}x of ripgrep, same results")
+    budget = goal(2, "; ".join(f"{row['tool']} answered in {row['seconds']} s" + (" with a note" if row["noted"] else " **without a note**")
+                               for row in t["budget"]), "rg stuck on a FIFO .gitignore (never finishes)",
+                  all(row["passed"] for row in t["budget"]), goal=f"every tool answers within its time budget ({search.SEARCH_TIME_BUDGET:g} s)")
+    return [scale, budget]
+
+
+def section(r: dict[str, Any]) -> list[str]:
+    return markdown(r["tools_scale"])
 
 
 def markdown(result: dict[str, Any]) -> list[str]:
@@ -242,6 +295,12 @@ def markdown(result: dict[str, Any]) -> list[str]:
                          f"(`rg {row['rg']}`) | {row['ratio']:.2f}x | {'yes' if row['same'] else '**no**'} | "
                          f"{'**PASS**' if row['passed'] else '**FAIL**'} |")
         lines.append("")
+    for row in result.get("budget", []):
+        lines.append(f"- Time budget: `{row['tool']}` with an rg that never finishes (a FIFO where a `.gitignore` should be) "
+                     f"answered in {row['seconds']} s (budget {row['budget_s']:g} s), "
+                     + ("saying its results are incomplete" if row["noted"] else "**without saying its results are incomplete**")
+                     + f": {'**PASS**' if row['passed'] else '**FAIL**'}.")
+    lines.append("")
     walk = result.get("python_walk", [])
     if walk:
         lines += ["Without rg (the Python walk the tools fall back to, and what they did before), generated tree, warm: "

@@ -12,17 +12,12 @@ from pathlib import Path
 import psutil
 import pytest
 from test_e2e_tools import call, open_daemon, tool_messages
+from test_tools_builtin import make_tree
 
 from fake_ollama import FakeOllama, Reply
 from ollama_chatd.tools import ripgrep, search
 
 pytestmark = pytest.mark.skipif(ripgrep.binary() is None, reason="rg missing: scripts/setup/10-python.sh installs it")
-
-
-def make_tree(root: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
 
 
 @pytest.fixture

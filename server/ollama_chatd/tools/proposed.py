@@ -13,7 +13,6 @@ Reads still go through `Workspace.read_text`, which confines every path again.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -97,15 +96,8 @@ def _open_files_below(ws: Workspace, start: Path) -> Iterable[str]:
     """The open buffers the walk from `start` would meet: regular files, reached without a symlink."""
     prefix = os.path.join(os.fspath(start), "")
     for path in map(os.fspath, ws.open_paths()):
-        if path.startswith(prefix) and os.path.realpath(path) == path and _is_regular_file(path):
+        if path.startswith(prefix) and os.path.realpath(path) == path and walking.is_regular_file(path):
             yield path[len(prefix) :]
-
-
-def _is_regular_file(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 def files_matching(ws: Workspace, glob: Glob, start: Path | None, deadline: float) -> Found:

@@ -80,22 +80,24 @@ def run(arguments: list[str], cwd: Path, deadline: float) -> Listing:
     rg = binary()
     if rg is None:
         raise RipgrepUnusable("rg is not installed")
-    process = subprocess.Popen(
-        [rg, *IGNORE_FLAGS, *arguments],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        close_fds=True,
-    )
-    with interrupt.current().watching(process):
-        out, err, complete = _collect(process, deadline)
+    try:
+        process = subprocess.Popen(
+            [rg, *IGNORE_FLAGS, *arguments], cwd=cwd, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
+        )
+    except OSError as error:
+        raise RipgrepUnusable(f"rg could not start: {error}") from None
+    with process, interrupt.current().watching(process):  # `with process`: pipes closed, rg reaped
+        try:
+            out, err, complete = _collect(process, deadline)
+        finally:
+            if process.poll() is None:
+                process.kill()
     if complete and _failed(process.returncode, out, err):
         raise RipgrepUnusable(err.decode("utf-8", "replace").strip() or f"rg exited with {process.returncode}")
-    paths = [os.fsdecode(p) for p in out.split(b"\0")[:-1 if complete else None] if p]
-    if not complete and out and not out.endswith(b"\0"):
-        paths.pop()  # a path cut in the middle
-    return Listing([p[2:] if p.startswith("./") else p for p in paths], complete)
+    paths = out.split(b"\0")
+    del paths[-1]  # what follows the last NUL: nothing, or a path cut short by the deadline
+    return Listing([os.fsdecode(p).removeprefix("./") for p in paths if p], complete)
 
 
 def _failed(code: int, out: bytes, err: bytes) -> bool:
@@ -115,8 +117,6 @@ def _collect(process: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, 
         while selector.get_map():
             remaining = deadline - time.monotonic()
             if remaining <= 0 or interrupt.requested():
-                process.kill()
-                process.wait()
                 return b"".join(out), bytes(err), False
             for key, _ in selector.select(min(remaining, 0.25)):
                 chunk = os.read(key.fd, 1 << 16)
@@ -126,8 +126,6 @@ def _collect(process: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, 
                     out.append(chunk)
                 elif len(err) < STDERR_MAX_BYTES:
                     err.extend(chunk)
-    process.stdout.close()
-    process.stderr.close()
     process.wait()
     return b"".join(out), bytes(err), not interrupt.requested()
 

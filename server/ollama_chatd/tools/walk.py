@@ -204,13 +204,14 @@ class Reach:
             pruned = pruned or (rules is not None and rules.ignores(self._prefix + below_dir, is_dir=True))
         if not pruned and rules is not None:
             directory = self._plan.start / below_dir if below_dir else self._plan.start
-            if _is_regular_file(directory / ".gitignore"):
+            if is_regular_file(directory / ".gitignore"):
                 rules = _load_gitignore(self._ws, rules, directory, (self._prefix + below_dir).rstrip("/"))
         self._folders[below_dir] = (pruned, rules)
         return pruned, rules
 
 
-def _is_regular_file(path: Path) -> bool:
+def is_regular_file(path: Path | str) -> bool:
+    """A regular file itself (a symbolic link to one is not)."""
     try:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:
