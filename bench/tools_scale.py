@@ -309,33 +309,6 @@ def markdown(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-# -- the hooks of bench/parts.py
-
-
-def measure(b: Any) -> dict[str, Any]:
-    return bench_tools_scale(b.quick)
-
-
-def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
-    from common import goal
-
-    result = r["tools_scale"]
-    if "error" in result:
-        return [goal(2, f"not measured: {result['error']}", "-", None)]
-    rows = [row for tree in result["trees"] for row in tree["rows"]]
-    worst = max(rows, key=lambda row: row["ratio"])
-    different = [row["what"] for row in rows if not row["same"]]
-    figure = (f"{sum(row['passed'] for row in rows)} of {len(rows)} calls within {GOAL_RATIO}x of rg with its "
-              f"results; slowest against rg: {worst['what']} ({worst['cache']}) {worst['ours_s']:.3f} s, "
-              f"{worst['ratio']:.2f}x" + (f"; results differ: {', '.join(different)}" if different else ""))
-    return [goal(2, figure, f"rg on the same trees: {worst['rg_s']:.3f} s for that call",
-                 all(row["passed"] for row in rows))]
-
-
-def section(r: dict[str, Any]) -> list[str]:
-    return markdown(r["tools_scale"])
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
