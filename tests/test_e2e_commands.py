@@ -204,6 +204,19 @@ async def test_a_timeout_stops_the_command(spawn_daemon, fake: FakeOllama, works
     assert last["status"] == "failed" and last["error"].startswith("timed out after 1 s")
 
 
+async def test_what_a_command_leaves_running_ends_with_it(spawn_daemon, fake: FakeOllama, workspace: Path):
+    daemon = await open_daemon(spawn_daemon, workspace)
+    answer_permission(daemon, "allow")
+    fake.script(Reply.text([], tool_calls=[run("sleep 300 & echo background $!")]), Reply.text(["ok"]))
+
+    await daemon.request("chat/start", {"chatId": "c1", "prompt": "run"}, timeout=20)
+
+    content = tool_messages(fake, 1)[0]["content"]
+    [pid] = re.findall(r"background (\d+)", content)
+    assert "[exit code 0" in content
+    assert not _alive(int(pid))
+
+
 @pytest.mark.parametrize("how", ["chat/cancel", "$/cancelRequest", "daemon exit"])
 async def test_a_cancel_ends_every_process_of_the_command(spawn_daemon, fake: FakeOllama, workspace: Path, how):
     daemon = await open_daemon(spawn_daemon, workspace)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import attrs
 
 from ollama_chatd import llm
-from ollama_chatd.events import Decision, EventSink
+from ollama_chatd.events import Decision, ToolCallStatus
 
 from .command_output import SHOWN_CHARS, CommandOutput
 from .command_policy import CommandPolicy
@@ -42,7 +42,7 @@ class CallApprover(Protocol):
 
 class Reporter(Protocol):
     def __call__(
-        self, status: Any, *, output: str | None = None, error: str | None = None, output_length: int | None = None
+        self, status: ToolCallStatus, *, output: str | None = None, error: str | None = None, output_length: int | None = None
     ) -> None: ...
 
 
