@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ollama_chatd.cli.advice import in_cli_terms
-from ollama_chatd.cli.rpc_client import RpcError, StdioClient
 from ollama_chatd.cli.command_view import CommandOutputView, command_ending
+from ollama_chatd.cli.rpc_client import RpcError, StdioClient, initialize_params
 from ollama_chatd.cli.safe_text import change_size, printable
 from ollama_chatd.cli.terminal import Stop, read_line
 from ollama_chatd.config import chosen_backend
@@ -110,15 +110,7 @@ def _initialize_params(args: argparse.Namespace, workspace: Path, mcp_servers: d
         ("allowedCommands", args.allowed_commands),
         ("commandSandbox", args.command_sandbox),
     )
-    options = {key: value for key, value in given if value}
-    return {
-        "processId": os.getpid(),
-        "clientInfo": {"name": "ollama-chatd chat"},
-        "rootUri": workspace.as_uri(),
-        "workspaceFolders": [{"uri": workspace.as_uri(), "name": workspace.name or str(workspace)}],
-        "capabilities": {},
-        "initializationOptions": options,
-    }
+    return initialize_params(workspace, "ollama-chatd chat", {key: value for key, value in given if value})
 
 
 def _start_params(args: argparse.Namespace) -> dict[str, Any]:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from ollama_chatd.cli.rpc_client import RpcError, StdioClient
+from ollama_chatd.cli.rpc_client import RpcError, StdioClient, initialize_params
 from ollama_chatd.cli.safe_text import printable
 
 
@@ -28,7 +27,7 @@ async def _revert(args: argparse.Namespace) -> int:
         command += ["--state-dir", str(args.state_dir)]
     client = await StdioClient.spawn(command, start_new_session=True)
     try:
-        await client.request("initialize", _initialize_params(workspace))
+        await client.request("initialize", initialize_params(workspace, "ollama-chatd revert"))
         client.notify("initialized", {})
         turn = args.turn if args.turn is not None else await _last_turn(client, args.chat_id)
         result = await client.request("chat/revert", {"chatId": args.chat_id, "turn": turn})
@@ -47,16 +46,6 @@ async def _revert(args: argparse.Namespace) -> int:
 async def _last_turn(client: StdioClient, chat_id: str) -> int:
     history = await client.request("chat/history", {"chatId": chat_id})
     return sum(message["role"] == "user" for message in history["messages"]) - 1
-
-
-def _initialize_params(workspace: Path) -> dict[str, Any]:
-    return {
-        "processId": os.getpid(),
-        "clientInfo": {"name": "ollama-chatd revert"},
-        "rootUri": workspace.as_uri(),
-        "workspaceFolders": [{"uri": workspace.as_uri(), "name": workspace.name or str(workspace)}],
-        "capabilities": {},
-    }
 
 
 def report(result: dict[str, Any], turn: int) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 
 import attrs
 
-from ollama_chatd.store.codec import message_from_row, status_from_row
 from ollama_chatd.events import FileChange
+from ollama_chatd.store.codec import message_from_row, status_from_row
 from ollama_chatd.store.records import ChatSummary, RevertPlan, StoredChat, StoredMessage
 
 
