@@ -25,7 +25,7 @@ from ollama_chatd.events import Decision, ToolCallStatus
 
 from .command_output import SHOWN_CHARS, CommandOutput
 from .command_policy import CommandPolicy
-from .command_process import RunningCommand, sandboxed, shell_argv
+from .command_process import RunningCommand, sandboxed, shell_argv, supervised
 from .registry import check_arguments
 from .workspace import ToolError, Workspace
 
@@ -132,7 +132,8 @@ class RunCommand:
     def _argv(self, command: str, root: Path) -> list[str]:
         argv = shell_argv(command, self._settings.shell)
         if self._settings.bwrap is None:
-            return argv
+            return supervised(argv)
+        # The sandbox's PID namespace ends every process of the command already.
         return sandboxed(argv, self._settings.bwrap, [folder.path for folder in self._workspace.folders], root)
 
     def kill_all(self) -> None:
