@@ -107,7 +107,7 @@ class RunningCommand:
         that escaped the group may hold it open)."""
         if _signal_group(self.pgid, signal.SIGTERM):
             deadline = time.monotonic() + KILL_GRACE_SECONDS
-            while _group_alive(self.pgid) and time.monotonic() < deadline:
+            while await asyncio.to_thread(_group_alive, self.pgid) and time.monotonic() < deadline:
                 await asyncio.sleep(_POLL_SECONDS)
             _signal_group(self.pgid, signal.SIGKILL)
         try:
@@ -136,4 +136,21 @@ def _signal_group(pgid: int, sig: signal.Signals) -> bool:
 
 
 def _group_alive(pgid: int) -> bool:
-    return _signal_group(pgid, 0)  # type: ignore[arg-type]
+    """Whether a process of the group still runs. A zombie does not count: its parent
+    gone, it waits for init to reap it, which may take a while (and it holds nothing)."""
+    if not _signal_group(pgid, 0):  # type: ignore[arg-type]
+        return False
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:  # no /proc (macOS): a zombie counts, SIGKILL then comes after the grace period
+        return True
+    return any(_running_in_group(pid, pgid) for pid in pids)
+
+
+def _running_in_group(pid: str, pgid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()  # after "pid (comm)": state ppid pgrp ...
+    except OSError:  # it ended meanwhile
+        return False
+    return len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid
