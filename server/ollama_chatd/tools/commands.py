@@ -87,6 +87,8 @@ class RunCommand:
         command = arguments["command"]
         if not command.strip():
             raise ToolError("command is empty; give the shell command to run, e.g. 'pytest -x'")
+        if "\x00" in command:
+            raise ToolError("command contains a NUL character, which no shell command can hold; remove it")
         timeout = min(arguments.get("timeout") or self._settings.timeout, self._settings.timeout)
         if not self._policy.runs_without_asking(command):
             report("awaiting_permission")
