@@ -134,7 +134,7 @@ async def test_help_and_version(args):
 
 # -- as a new user meets it -------------------------------------------------------------------------
 
-COMMANDS = ["serve", "acp", "chat", "history", "export", "models", "doctor"]
+COMMANDS = ["serve", "acp", "chat", "history", "export", "revert", "models", "doctor"]
 
 
 def cli_env(fake: FakeOllama, **extra: str) -> dict[str, str]:
@@ -207,7 +207,7 @@ async def read_terminal_until(controller: int, marker: bytes | None, timeout: fl
 
 
 @pytest.mark.parametrize("command", [
-    ["models"], ["doctor"], ["history"], ["export", "c1"], ["history", "c1"],
+    ["models"], ["doctor"], ["history"], ["export", "c1"], ["history", "c1"], ["revert", "c1"],
     ["chat", "--model", "tiny", "hello"], ["chat", "--model", "tiny", "--json", "hello"], ["chat", "--help"],
 ])
 async def test_every_subcommand_ends_quietly_on_a_closed_pipe(fake: FakeOllama, tmp_path: Path, command: list[str]):
@@ -314,3 +314,38 @@ async def test_the_footer_times_the_question_not_the_daemons_start(fake: FakeOll
     assert time.monotonic() - started > 2  # the daemon did start slowly
     seconds = float(re.search(r"tokens in ([\d.]+) s", err).group(1))
     assert seconds < 1.5, err
+
+
+async def run_revert(fake: FakeOllama, workspace: Path, *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ollama_chatd", "revert", *args, "--workspace", str(workspace),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=cli_env(fake),
+    )  # fmt: skip
+    return await finish(process)
+
+
+async def test_revert_takes_back_the_last_turn_by_default_and_says_what_it_did(fake: FakeOllama, tmp_path: Path):
+    (tmp_path / "notes.txt").write_text("old\n")
+    for prompt, *calls in (("first", write_call("a.txt", "a\n")), ("second", write_call("notes.txt", "new\n"), write_call("b.txt", "b\n"))):
+        fake.script(*calls, Reply.text(["done"]))
+        code, _, err = await finish(await run_cli(fake, "--model", "tiny", "--yes", "--chat", "c1", "-w", str(tmp_path), prompt))
+        assert code == 0, err
+    (tmp_path / "b.txt").write_text("b, and mine\n")
+
+    code, out, err = await run_revert(fake, tmp_path, "c1")
+
+    assert code == 0, err
+    assert out.splitlines() == [
+        "Reverted turn 1 and the turns after it.",
+        "restored  notes.txt",
+        "skipped   b.txt: changed since the model's edit (by you or another program); left as it is",
+    ]
+    assert (tmp_path / "notes.txt").read_text() == "old\n" and (tmp_path / "a.txt").exists()
+
+    code, out, err = await run_revert(fake, tmp_path, "c1", "0")
+
+    assert code == 0, err
+    assert out.splitlines() == ["Reverted turn 0 and the turns after it.", "restored  a.txt"]
+    assert not (tmp_path / "a.txt").exists()
+    code, _, err = await run_revert(fake, tmp_path, "c1")
+    assert code == 1 and "there is no chat 'c1'" in err

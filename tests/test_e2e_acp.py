@@ -399,3 +399,44 @@ async def test_an_ollama_error_is_the_same_error_as_serve(client, fake, workspac
         await prompt(client, session, "Hi")
     assert error.value.code == -32003 and error.value.data["kind"] == "upstream_error"
     assert error.value.message == "Ollama reported an error: model runner crashed"
+
+
+# -- run_command --------------------------------------------------------------------------
+
+
+async def test_a_command_asks_with_its_exact_text_and_streams_its_output(client, fake, workspace):
+    command = "for i in 1 2 3 4; do echo step $i; sleep 0.3; done; exit 2"
+    fake.script(Reply.text("", tool_calls=[call("run_command", command=command)]), Reply.text("It failed."), model="tiny")
+    client.answer_permissions("allow_always")
+    session = await client.new_session(workspace)
+
+    assert await prompt(client, session, "Run the steps") == {"stopReason": "end_turn"}
+
+    [asked] = [m["params"] for m in client.agent_messages() if m.get("method") == "session/request_permission"]
+    assert (asked["toolCall"]["title"], asked["toolCall"]["kind"]) == (command, "execute")
+    assert asked["toolCall"]["rawInput"] == {"command": command}
+    assert "Always allow this exact command" in [o["name"] for o in asked["options"]]
+    updates = tool_updates(client, session)
+    assert (updates[0]["title"], updates[0]["kind"]) == (command, "execute")
+    streamed = [u["content"][0]["content"]["text"] for u in updates if u.get("status") == "in_progress" and u.get("content")]
+    assert streamed and streamed[0].startswith("step 1\n") and "step 4" not in streamed[0]
+    assert updates[-1]["status"] == "completed"
+    assert "[exit code 2 after" in updates[-1]["content"][0]["content"]["text"]
+    [tool_result] = [m for m in fake.requests[1].body["messages"] if m["role"] == "tool"]
+    assert "step 4" in tool_result["content"]
+
+
+async def test_allow_command_runs_matching_commands_without_asking(spawn_client, fake, workspace):
+    client = await spawn_client("--allow-command", "echo")
+    await client.initialize()
+    fake.script(Reply.text("", tool_calls=[call("run_command", command="echo hi"), call("run_command", command="echo hi; id")]),
+                Reply.text("ok"), model="tiny")
+    client.answer_permissions("reject")
+    session = await client.new_session(workspace)
+
+    await prompt(client, session, "Say hi")
+
+    asked = [m["params"]["toolCall"]["title"] for m in client.agent_messages() if m.get("method") == "session/request_permission"]
+    assert asked == ["echo hi; id"]
+    results = [m["content"] for m in fake.requests[1].body["messages"] if m["role"] == "tool"]
+    assert results[0].startswith("$ echo hi\nhi\n[exit code 0") and "did not allow" in results[1]

@@ -7,8 +7,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fake_ollama import FakeOllama, Reply
-from test_e2e_tools import open_daemon, workspace  # noqa: F401 -- the fixture
+from test_e2e_tools import open_daemon
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    return root
 
 
 def system_of(fake: FakeOllama, request_index: int) -> str | None:

@@ -543,7 +543,7 @@ async def test_an_older_database_is_upgraded_in_place(tmp_path: Path, monkeypatc
         assert [(chat.title, chat.turns) for chat in await store.list_chats()] == [("From v1", 2)]
 
     with database(tmp_path) as connection:
-        assert schema.user_version(connection) == 2
+        assert schema.user_version(connection) == len(schema.MIGRATIONS)
         assert connection.execute("SELECT pinned FROM chats").fetchall() == [(0,)]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ollama_chatd import llm
-from ollama_chatd.tools import builtin, walk
+from ollama_chatd.tools import builtin, ripgrep, search, walk
 from ollama_chatd.tools.edits import ProposedEdit, apply_to_disk
 from ollama_chatd.tools.registry import TOOLS, check_arguments, find_tool, tool_specs
 from ollama_chatd.tools.workspace import Folder, ToolError, Workspace
@@ -52,7 +52,18 @@ def buffers() -> Buffers:
 
 @pytest.fixture
 def ws(root: Path, buffers: Buffers) -> Workspace:
-    return Workspace([Folder("project", root)], open_document=buffers.get)
+    return Workspace([Folder("project", root)], open_document=buffers.get, open_paths=buffers.keys)
+
+
+@pytest.fixture(params=["ripgrep", "python"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """search_text and find_files give the same answers with rg (installed by the
+    ripgrep dependency) and with the Python walk they fall back to without it."""
+    if request.param == "python":
+        monkeypatch.setattr(ripgrep, "binary", lambda: None)
+    else:
+        assert ripgrep.binary() is not None, "rg is missing: scripts/setup/10-python.sh installs the ripgrep wheel"
+    return request.param
 
 
 def call(ws: Workspace, name: str, **arguments: Any) -> Any:
@@ -171,6 +182,7 @@ def test_ignored_directories_are_pruned_not_walked(
         return descend(ws, fd, child, *rest)
 
     monkeypatch.setattr(walk, "_descend", spy)
+    monkeypatch.setattr(ripgrep, "binary", lambda: None)  # the Python walk: what this test is about
     call(ws, "search_text", pattern="TOKEN")
     assert "src" in entered and "docs" in entered
     assert not any(rel.startswith(("build", ".git")) for rel in entered)
@@ -184,6 +196,12 @@ def test_list_directory_caps_at_500_entries(ws: Workspace, root: Path) -> None:
     assert "path=" in out[-1]
 
 
+def test_list_directory_answers_within_its_budget(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(builtin, "LIST_TIME_BUDGET", -1.0)  # over before the first entry
+    out = call(ws, "list_directory")
+    assert out.startswith("(the listing stopped at its") and "so it is incomplete" in out
+
+
 def test_list_directory_of_a_file_or_missing(ws: Workspace) -> None:
     with pytest.raises(ToolError, match="use read_file"):
         call(ws, "list_directory", path="README.md")
@@ -191,7 +209,7 @@ def test_list_directory_of_a_file_or_missing(ws: Workspace) -> None:
         call(ws, "list_directory", path="nope")
 
 
-def test_list_directory_with_several_folders(tmp_path: Path) -> None:
+def test_list_directory_with_several_folders(tmp_path: Path, engine: str) -> None:
     make_tree(tmp_path, {"front/index.ts": "", "back/main.go": "package main\n"})
     ws = Workspace([Folder("front", tmp_path / "front"), Folder("back", tmp_path / "back")])
     assert call(ws, "list_directory").splitlines() == ["front/", "front/index.ts", "back/", "back/main.go"]
@@ -202,18 +220,18 @@ def test_list_directory_with_several_folders(tmp_path: Path) -> None:
 # -- search_text -------------------------------------------------------------------------
 
 
-def test_search_text_finds_lines(ws: Workspace) -> None:
+def test_search_text_finds_lines(ws: Workspace, engine: str) -> None:
     out = call(ws, "search_text", pattern=r"def \w+")
     assert out.splitlines() == ["src/app.py:1: def main():", "src/app.py:5: def helper():"]
 
 
-def test_search_text_empty_matches_stay_on_real_lines(ws: Workspace, root: Path) -> None:
+def test_search_text_empty_matches_stay_on_real_lines(ws: Workspace, root: Path, engine: str) -> None:
     (root / "gaps.txt").write_text("a\n\nb\n")
     assert call(ws, "search_text", pattern="^$", path="gaps.txt") == "gaps.txt:2: "
     assert call(ws, "search_text", pattern="^", path="gaps.txt").count("gaps.txt:") == 3
 
 
-def test_search_text_path_and_glob(ws: Workspace, root: Path) -> None:
+def test_search_text_path_and_glob(ws: Workspace, root: Path, engine: str) -> None:
     (root / "notes.txt").write_text("import os\n")
     assert call(ws, "search_text", pattern="import", glob="*.py") == "src/util.py:1: import os"
     assert call(ws, "search_text", pattern="import", path="src") == "src/util.py:1: import os"
@@ -221,23 +239,23 @@ def test_search_text_path_and_glob(ws: Workspace, root: Path) -> None:
     assert "no matches" in call(ws, "search_text", pattern="zzz")
 
 
-def test_search_text_respects_gitignore(ws: Workspace, ignoring_tree: Path) -> None:
+def test_search_text_respects_gitignore(ws: Workspace, ignoring_tree: Path, engine: str) -> None:
     out = call(ws, "search_text", pattern="TOKEN")
     assert {line.split(":")[0] for line in out.splitlines()} == {"keep.log", "src/real.py", "docs/scratch.tmp"}
 
 
-def test_search_below_the_root_keeps_the_root_rules(ws: Workspace, ignoring_tree: Path) -> None:
+def test_search_below_the_root_keeps_the_root_rules(ws: Workspace, ignoring_tree: Path, engine: str) -> None:
     make_tree(ignoring_tree, {"src/nested/trace.log": "TOKEN log\n", "src/nested/ok.py": "TOKEN ok\n"})
     assert call(ws, "search_text", pattern="TOKEN", path="src/nested") == "src/nested/ok.py:1: TOKEN ok"
     assert call(ws, "search_text", pattern="TOKEN", path="src") == "src/nested/ok.py:1: TOKEN ok\nsrc/real.py:1: TOKEN real"
 
 
-def test_search_text_sees_unsaved_buffers(ws: Workspace, root: Path, buffers: Buffers) -> None:
+def test_search_text_sees_unsaved_buffers(ws: Workspace, root: Path, buffers: Buffers, engine: str) -> None:
     buffers[root / "src" / "util.py"] = "import sys\nUNSAVED = 1\n"
     assert call(ws, "search_text", pattern="UNSAVED") == "src/util.py:2: UNSAVED = 1"
 
 
-def test_search_text_caps_results(ws: Workspace, root: Path) -> None:
+def test_search_text_caps_results(ws: Workspace, root: Path, engine: str) -> None:
     (root / "many.txt").write_text("hit\n" * 150)
     out = call(ws, "search_text", pattern="hit").splitlines()
     assert len(out) == 101 and "capped at 100" in out[-1]
@@ -245,7 +263,7 @@ def test_search_text_caps_results(ws: Workspace, root: Path) -> None:
     assert len(call(ws, "search_text", pattern="hit", max_results=9999).splitlines()) == 150
 
 
-def test_stopping_early_leaks_no_file_descriptors(ws: Workspace, root: Path) -> None:
+def test_stopping_early_leaks_no_file_descriptors(ws: Workspace, root: Path, engine: str) -> None:
     make_tree(root, {f"d{n}/sub/f.txt": "hit\n" * 3 for n in range(20)})
     before = len(os.listdir("/proc/self/fd"))
     call(ws, "search_text", pattern="hit", max_results=2)
@@ -254,36 +272,42 @@ def test_stopping_early_leaks_no_file_descriptors(ws: Workspace, root: Path) -> 
     assert len(os.listdir("/proc/self/fd")) == before
 
 
-def test_search_text_trims_long_lines(ws: Workspace, root: Path) -> None:
+def test_search_text_trims_long_lines(ws: Workspace, root: Path, engine: str) -> None:
     (root / "min.js").write_text("a" * 5000 + "NEEDLE" + "b" * 5000 + "\n")
     out = call(ws, "search_text", pattern="NEEDLE")
     assert "NEEDLE" in out and len(out) < 400
 
 
-def test_search_text_reports_skipped_files(ws: Workspace, root: Path) -> None:
+def test_search_text_reports_skipped_files(ws: Workspace, root: Path, engine: str) -> None:
     (root / "blob.bin").write_bytes(b"needle\0")
     (root / "huge.txt").write_bytes(b"needle\n" * (3 * 1024 * 1024 // 7))
     out = call(ws, "search_text", pattern="needle")
-    assert "skipped 1 binary file(s) and 1 file(s) over 2 MiB" in out
+    if engine == "python":
+        assert "skipped 1 binary file(s) and 1 file(s) over 2 MiB" in out
+    else:  # rg leaves binary files and files over the limit out without counting them, as it always does
+        assert out == "no matches for 'needle'"
 
 
-def test_search_text_invalid_pattern_quotes_the_error(ws: Workspace) -> None:
+def test_search_text_invalid_pattern_quotes_the_error(ws: Workspace, engine: str) -> None:
     with pytest.raises(ToolError, match=r"invalid regular expression '\(abc': missing \)"):
         call(ws, "search_text", pattern="(abc")
 
 
-def test_catastrophic_pattern_is_bounded(ws: Workspace, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(builtin, "SEARCH_FILE_TIMEOUT", 0.3)
+def test_catastrophic_pattern_is_bounded(ws: Workspace, root: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
+    monkeypatch.setattr(search, "SEARCH_FILE_TIMEOUT", 0.3)
     (root / "evil.txt").write_text("a" * 5000 + "b\n")
     started = time.monotonic()
     out = call(ws, "search_text", pattern="(a+)+$")
     assert time.monotonic() - started < 5  # unbounded, this pattern would run for ages
-    assert "took too long on 1 file(s)" in out and "evil.txt" in out
+    if engine == "python":
+        assert "took too long on 1 file(s)" in out and "evil.txt" in out
+    else:  # rg's matching takes linear time: it rules the file out, rightly
+        assert out == "no matches for '(a+)+$'"
 
 
 def test_search_leaves_other_threads_running(ws: Workspace, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The engine's event loop runs beside the worker thread: matching must not hold the GIL."""
-    monkeypatch.setattr(builtin, "SEARCH_FILE_TIMEOUT", 0.3)
+    monkeypatch.setattr(search, "SEARCH_FILE_TIMEOUT", 0.3)
     (root / "evil.txt").write_text("a" * 5000 + "b\n")
     ticks = 0
     searching = threading.Event()
@@ -296,6 +320,7 @@ def test_search_leaves_other_threads_running(ws: Workspace, root: Path, monkeypa
             ticks += 1
             time.sleep(0.01)
 
+    monkeypatch.setattr(ripgrep, "binary", lambda: None)  # Python's matching: rg would finish at once
     thread = threading.Thread(target=ticker)
     thread.start()
     searching.set()
@@ -305,10 +330,12 @@ def test_search_leaves_other_threads_running(ws: Workspace, root: Path, monkeypa
     assert ticks >= 3
 
 
-def test_search_time_budget_stops_the_search(ws: Workspace, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(builtin, "SEARCH_FILE_TIMEOUT", 0.2)
-    monkeypatch.setattr(builtin, "SEARCH_TIME_BUDGET", 0.5)
+def test_search_time_budget_stops_the_search(ws: Workspace, root: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
+    monkeypatch.setattr(search, "SEARCH_FILE_TIMEOUT", 0.2)
+    monkeypatch.setattr(search, "SEARCH_TIME_BUDGET", 0.5)
     make_tree(root, {f"evil{n}.txt": "a" * 5000 + "b\n" for n in range(10)})
+    (root / "sub").mkdir()
+    os.mkfifo(root / "sub" / ".gitignore")  # rg blocks reading it; the Python walk skips it
     started = time.monotonic()
     out = call(ws, "search_text", pattern="(a+)+$")
     assert time.monotonic() - started < 5  # guards against a hang; the note is the real check
@@ -318,7 +345,7 @@ def test_search_time_budget_stops_the_search(ws: Workspace, root: Path, monkeypa
 # -- find_files ----------------------------------------------------------------------------
 
 
-def test_find_files_globs(ws: Workspace, root: Path) -> None:
+def test_find_files_globs(ws: Workspace, root: Path, engine: str) -> None:
     make_tree(root, {"src/web/page.ts": "", "src/web/page.tsx": "", "top.ts": ""})
     assert call(ws, "find_files", glob="**/*.py") == "src/app.py\nsrc/util.py"
     assert call(ws, "find_files", glob="*.py") == "src/app.py\nsrc/util.py"
@@ -329,13 +356,13 @@ def test_find_files_globs(ws: Workspace, root: Path) -> None:
     assert "no files match" in call(ws, "find_files", glob="*.rs")
 
 
-def test_find_files_respects_gitignore(ws: Workspace, ignoring_tree: Path) -> None:
+def test_find_files_respects_gitignore(ws: Workspace, ignoring_tree: Path, engine: str) -> None:
     found = call(ws, "find_files", glob="**/*").splitlines()
     assert "keep.log" in found and "docs/scratch.tmp" in found
     assert not [f for f in found if f.startswith(("build", ".git/", "debug.log", "src/scratch"))]
 
 
-def test_find_files_caps_at_500(ws: Workspace, root: Path) -> None:
+def test_find_files_caps_at_500(ws: Workspace, root: Path, engine: str) -> None:
     make_tree(root, {f"gen/f{n:03}.txt": "" for n in range(700)})
     found = call(ws, "find_files", glob="gen/*.txt").splitlines()
     assert len(found) == 501 and "200 more not shown" in found[-1]
@@ -427,13 +454,13 @@ def test_edit_file_keeps_windows_line_endings(ws: Workspace, root: Path) -> None
 def test_tool_specs_are_ollama_function_schemas() -> None:
     specs = tool_specs()
     assert [s.name for s in specs] == [
-        "read_file", "list_directory", "search_text", "find_files", "write_file", "edit_file",
+        "read_file", "list_directory", "search_text", "find_files", "write_file", "edit_file", "delete_file",
     ]
     for spec in specs:
         assert isinstance(spec, llm.ToolSpec)
         assert spec.parameters["type"] == "object"
         assert set(spec.parameters["required"]) <= set(spec.parameters["properties"])
-    assert {t.name for t in TOOLS if t.writes} == {"write_file", "edit_file"}
+    assert {t.name for t in TOOLS if t.writes} == {"write_file", "edit_file", "delete_file"}
     assert find_tool("nope") is None
 
 
@@ -535,7 +562,7 @@ def _snapshot(outside: Path) -> dict[str, tuple[bytes, int]]:
 
 
 @pytest.mark.parametrize("name, arguments", _corpus())
-def test_confinement(ws: Workspace, hostile: Path, name: str, arguments: dict[str, Any]) -> None:
+def test_confinement(ws: Workspace, hostile: Path, name: str, arguments: dict[str, Any], engine: str) -> None:
     before = _snapshot(hostile)
     with pytest.raises(ToolError) as error:
         result = run_with_deadline(lambda: call(ws, name, **arguments))
@@ -545,7 +572,7 @@ def test_confinement(ws: Workspace, hostile: Path, name: str, arguments: dict[st
     assert _snapshot(hostile) == before
 
 
-def test_walking_tools_never_enter_links_that_leave(ws: Workspace, hostile: Path) -> None:
+def test_walking_tools_never_enter_links_that_leave(ws: Workspace, hostile: Path, engine: str) -> None:
     before = _snapshot(hostile)
     listing = run_with_deadline(lambda: call(ws, "list_directory", depth=5))
     assert "link_dir" in listing and "secret.txt" not in listing
@@ -561,7 +588,7 @@ def test_walking_tools_never_enter_links_that_leave(ws: Workspace, hostile: Path
 
 
 @pytest.mark.parametrize("name", ["read_file", "write_file", "edit_file", "search_text"])
-def test_legit_dotted_names_inside_work(ws: Workspace, root: Path, name: str) -> None:
+def test_legit_dotted_names_inside_work(ws: Workspace, root: Path, name: str, engine: str) -> None:
     make_tree(root, {"..../f.txt": "TOP\n", "a..b/f.txt": "TOP\n"})
     for path in ["....//f.txt", "a..b/f.txt"]:
         args = dict(_path_tool_calls())[name](path)

@@ -14,7 +14,8 @@ front-end, which serves several workspaces at once, `build_backend` and `build_e
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -22,18 +23,25 @@ import attrs
 
 from ollama_chatd import llm
 from ollama_chatd.backends import build_backend
-from ollama_chatd.config import ServeOptions, Settings
+from ollama_chatd.config import OptionError, ServeOptions, Settings
 from ollama_chatd.engine.engine import ChatEngine
 from ollama_chatd.engine.model_call import ModelCalls
-from ollama_chatd.events import RulesSource, ToolRunner
+from ollama_chatd.events import FileRestorer, RulesSource, ToolRunner
+from ollama_chatd.mcp.config import HttpServer, ServerConfig
 from ollama_chatd.mcp.host import McpHost
 from ollama_chatd.mcp.runner import CallApprover, with_mcp_tools
+from ollama_chatd.redaction import secret_values
 from ollama_chatd.store import ChatStore, default_state_dir
+from ollama_chatd.tools.command_policy import CREDENTIAL_VARIABLES, command_environment
+from ollama_chatd.tools.command_process import find_bwrap
+from ollama_chatd.tools.commands import CallApprover as CommandApprover
+from ollama_chatd.tools.commands import CommandSettings, RunCommand
 from ollama_chatd.tools.rules import RulesFile
 from ollama_chatd.tools.runner import Approver, EditApplier, WorkspaceTools
+from ollama_chatd.tools.undo import Restorer
 from ollama_chatd.tools.workspace import Workspace
 
-__all__ = ["Parts", "build_backend", "build_engine", "open_workspace", "store_location"]
+__all__ = ["Parts", "build_backend", "build_engine", "command_tool", "open_workspace", "store_location"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +61,12 @@ class Parts:
     engine: ChatEngine
     model_calls: ModelCalls  # stateless calls to the model, beside the chats
     mcp: McpHost | None  # the MCP servers whose tools the model gets, if any
+    files: FileRestorer  # puts files back when turns are reverted
+    commands: RunCommand | None = None
 
     async def aclose(self) -> None:
+        if self.commands is not None:
+            self.commands.kill_all()
         if self.mcp is not None:
             await self.mcp.close()
         await self.backend.aclose()
@@ -80,8 +92,11 @@ def open_workspace(
     backend = build_backend(settings)
     folder = workspace.folders[0].path
     store = ChatStore.open(store_location(serve, settings), str(folder), on_degraded=on_problem)
+    commands = command_tool(settings, workspace, approver, settings.mcp_servers)
     tools, mcp = with_mcp_tools(
-        WorkspaceTools(workspace, approver, applier, auto_approve=settings.auto_approve),
+        WorkspaceTools(
+            workspace, approver, applier, auto_approve=settings.auto_approve, commands=commands, changes=store
+        ),
         settings.mcp_servers,
         approver=approver,
         cwd=folder,
@@ -91,7 +106,37 @@ def open_workspace(
     )
     engine = build_engine(settings, backend, store, tools, RulesFile(workspace))
     model_calls = ModelCalls(backend, engine.models, max_context=settings.max_context)
-    return Parts(settings, workspace, backend, store, engine, model_calls, mcp)
+    return Parts(settings, workspace, backend, store, engine, model_calls, mcp, Restorer(workspace, applier), commands)
+
+
+def command_tool(
+    settings: Settings, workspace: Workspace, approver: CommandApprover, mcp_servers: Sequence[ServerConfig]
+) -> RunCommand:
+    """`run_command` for `workspace`: its commands see the daemon's environment without
+    the credentials the daemon holds (API keys, configured header values). Raises
+    OptionError when the sandbox is asked for and bubblewrap is missing."""
+    bwrap = find_bwrap() if settings.command_sandbox else None
+    if settings.command_sandbox and bwrap is None:
+        raise OptionError(
+            "commandSandbox",
+            "`commandSandbox` needs bubblewrap (`bwrap`), which is not installed: install it "
+            "(Debian and Ubuntu: `apt install bubblewrap`) or set commandSandbox to false",
+        )
+    names = [*CREDENTIAL_VARIABLES, *([settings.api_key_env] if settings.api_key_env else [])]
+    keys = {name: os.environ[name] for name in names if os.environ.get(name)}
+    held = [settings.headers, keys, *(server.headers for server in mcp_servers if isinstance(server, HttpServer))]
+    secrets = [secret for values in held for secret in secret_values(values)]
+    return RunCommand(
+        workspace,
+        approver,
+        CommandSettings(
+            shell=os.environ.get("SHELL") or "/bin/sh",
+            env=command_environment(os.environ, names, secrets),
+            allowed_prefixes=settings.allowed_commands,
+            timeout=settings.command_timeout,
+            bwrap=bwrap,
+        ),
+    )
 
 
 def build_engine(

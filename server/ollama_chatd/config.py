@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NewType
 
 import attrs
 import cattrs
@@ -44,6 +44,9 @@ def _variable_name(instance: Any, attribute: attrs.Attribute, value: str | None)
 def _log_level(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
     if value is not None and value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise FieldError("logLevel", f'must be "DEBUG", "INFO", "WARNING" or "ERROR", got {value!r}')
+
+
+CommandPrefixes = NewType("CommandPrefixes", tuple[str, ...])  # its own type: its own error message
 
 
 @attrs.frozen
@@ -81,6 +84,10 @@ class InitializationOptions:
     mcp_call_timeout_seconds: float = attrs.field(default=120.0, validator=_positive)
     # With no workspace folder, may the tools act on the daemon's working directory?
     use_working_directory: bool = False
+    # run_command (docs/security.md): prefixes run without asking, the longest run, the sandbox
+    allowed_commands: CommandPrefixes = CommandPrefixes(())
+    command_timeout_seconds: float = attrs.field(default=120.0, validator=_positive)
+    command_sandbox: bool = False
 
 
 @attrs.frozen
@@ -102,6 +109,9 @@ class Settings:
     mcp_servers: tuple[ServerConfig, ...]
     mcp_call_timeout: float
     use_working_directory: bool
+    allowed_commands: tuple[str, ...] = ()
+    command_timeout: float = 120.0
+    command_sandbox: bool = False
 
     @classmethod
     def resolve(cls, options: InitializationOptions, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -121,6 +131,9 @@ class Settings:
             mcp_servers=options.mcp_servers,
             mcp_call_timeout=options.mcp_call_timeout_seconds,
             use_working_directory=options.use_working_directory,
+            allowed_commands=tuple(options.allowed_commands),
+            command_timeout=options.command_timeout_seconds,
+            command_sandbox=options.command_sandbox,
         )
 
 
@@ -162,6 +175,12 @@ def _string_list(value: Any, _: type) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _command_prefixes(value: Any, _: type) -> CommandPrefixes:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise FieldError("allowedCommands", 'must be a list of command prefixes, e.g. ["pytest", "npm test"]')
+    return CommandPrefixes(tuple(value))
+
+
 def _header_map(value: Any, _: type) -> dict[str, str]:
     if not isinstance(value, dict):
         raise FieldError("headers", 'must be an object of header names to values, e.g. {"Authorization": "Bearer …"}')
@@ -180,6 +199,7 @@ def _converter() -> cattrs.Converter:
     register_strict_scalars(converter)
     converter.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _string_list)
     converter.register_structure_hook_func(lambda cls: cls == dict[str, str], _header_map)
+    converter.register_structure_hook(CommandPrefixes, _command_prefixes)
     converter.register_structure_hook_func(lambda cls: cls == tuple[ServerConfig, ...], lambda value, _: parse_mcp_servers(value))
     converter.register_structure_hook(
         InitializationOptions, camel_case_structure(InitializationOptions, converter)

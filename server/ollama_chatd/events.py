@@ -9,6 +9,7 @@ front-end takes them from here instead of repeating them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 import attrs
@@ -36,6 +37,7 @@ class ToolCallUpdate:
     status: ToolCallStatus
     output: str | None = None
     error: str | None = None
+    output_length: int | None = None  # with `running` output: characters so far, `output` their end
 
 
 StopReason = Literal["end_turn", "max_tokens", "cancelled", "max_tool_rounds"]
@@ -111,3 +113,46 @@ class RulesSource(Protocol):
     def read(self) -> ProjectRules | None:
         """The rules now, None without any; blocking (a file read), called in a worker thread."""
         ...
+
+
+@attrs.frozen
+class FileChange:
+    """What the model's edits in some turns did to one file, as the store recorded it."""
+
+    path: str  # the real path
+    display_path: str  # as the model and the user see it
+    before_text: str | None  # before the first of those turns changed it; None: it did not exist
+    before_mode: int | None  # its permission bits then
+    after_text: str | None  # what the model's last change left; None: it deleted the file
+    after_known: bool  # False: a change was allowed but never reported done (it failed, or the daemon stopped)
+
+
+@attrs.frozen
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@attrs.frozen
+class RestoreReport:
+    restored: tuple[str, ...]  # display paths
+    skipped: tuple[SkippedFile, ...]
+
+
+class ChangeLog(Protocol):
+    """Where a turn's file changes are recorded so it can be reverted (the store)."""
+
+    def before_change(self, chat_id: str, path: str, display_path: str, text: str | None, mode: int | None) -> None:
+        """The file as it is before the running turn changes it; only the first call per
+        file and turn counts."""
+        ...
+
+    def after_change(self, chat_id: str, path: str, text: str | None) -> None:
+        """What the running turn's change left in the file (None: deleted)."""
+        ...
+
+
+class FileRestorer(Protocol):
+    """Puts files back as they were before some turns (`tools.undo`)."""
+
+    async def restore(self, changes: Sequence[FileChange]) -> RestoreReport: ...

@@ -183,6 +183,15 @@ describe('the approval prompt', () => {
     assert.deepEqual(shown.items, ['Allow', 'Always allow (this session)', 'Deny']);
   });
 
+  test('a command is shown exactly, and "always" is for that command', async () => {
+    const command = 'pytest -x && echo done';
+    const run = { ...request, name: 'run_command', arguments: { command }, title: command, diff: '' };
+    await createPermissionPrompt()(run, new CancellationTokenSource().token);
+    const [shown] = user.messages;
+    assert.equal(shown.message, 'Ollama wants to run a command in your workspace');
+    assert.match(shown.detail!, /^\$ pytest -x && echo done\n\n.*stops asking for this exact command/);
+  });
+
   test('a long diff is cut in the dialog', async () => {
     const diff = Array.from({ length: 200 }, (_, i) => `+line ${i}`).join('\n');
     await createPermissionPrompt()({ ...request, diff }, new CancellationTokenSource().token);
@@ -254,5 +263,69 @@ describe('settings', () => {
     settings.set('editor.fontSize', 14);
     watcher.dispose();
     assert.deepEqual(seen, ['restart', 'restart', 'restart', 'model']);
+  });
+});
+
+describe('Revert this turn', () => {
+  const RESULT = { restored: ['src/app.py', 'docs/new.md'], skipped: [], commandsNotUndone: [] };
+
+  function revertingServer(prompts: string[], result: object = RESULT) {
+    const reverts: { chatId: string; turn: number }[] = [];
+    const chat = {
+      history: async (chatId: string) => ({ chatId, messages: prompts.map((content) => ({ role: 'user', content })) }),
+      revert: async (chatId: string, turn: number) => {
+        reverts.push({ chatId, turn });
+        return { kind: 'reverted', result };
+      },
+    };
+    useCommands({ kind: 'ready', chat: chat as any, serverSession: 's' });
+    return reverts;
+  }
+
+  test('asks first, naming the later turns it takes back too, then reverts and says what it did', async () => {
+    const reverts = revertingServer(['hello', 'rename it', 'and test it']);
+    user.answerMessage = (m) => (m.modal ? 'Revert' : undefined);
+    await run(CommandIds.revertTurn, { chatId: 'c1', turn: 1, prompt: 'rename it' });
+    assert.deepEqual(reverts, [{ chatId: 'c1', turn: 1 }]);
+    const [question, summary] = user.messages;
+    assert.equal(question.message, 'Revert this turn and the turn after it?');
+    assert.match(question.detail ?? '', /Files changed since the model edited them are left as they are/);
+    assert.equal(summary.severity, 'information');
+    assert.equal(summary.message, 'Turn reverted: 2 files restored.');
+    assert.equal(summary.detail, 'Restored src/app.py\nRestored docs/new.md');
+  });
+
+  test('declining changes nothing', async () => {
+    const reverts = revertingServer(['rename it']);
+    await run(CommandIds.revertTurn, { chatId: 'c1', turn: 0, prompt: 'rename it' });
+    assert.deepEqual(reverts, []);
+    assert.equal(user.messages.length, 1);
+  });
+
+  test('the turn is found by its prompt after an earlier turn was reverted; a reverted one is said to be gone', async () => {
+    const reverts = revertingServer(['rename it']);
+    user.answerMessage = (m) => (m.modal ? 'Revert' : undefined);
+    await run(CommandIds.revertTurn, { chatId: 'c1', turn: 2, prompt: 'rename it' });
+    await run(CommandIds.revertTurn, { chatId: 'c1', turn: 1, prompt: 'a reverted turn' });
+    assert.deepEqual(reverts, [{ chatId: 'c1', turn: 0 }]);
+    assert.match(user.messages.at(-1)?.message ?? '', /no longer in the chat: it was reverted already/);
+  });
+
+  test('files left alone and commands not undone make it a warning that lists them', async () => {
+    revertingServer(['test it'], {
+      restored: ['a.txt'],
+      skipped: [{ path: 'notes.txt', reason: "changed since the model's edit (by you or another program); left as it is" }],
+      commandsNotUndone: ['npm test'],
+    });
+    user.answerMessage = (m) => (m.modal ? 'Revert' : undefined);
+    await run(CommandIds.revertTurn, { chatId: 'c1', turn: 0, prompt: 'test it' });
+    const summary = user.messages.at(-1)!;
+    assert.equal(summary.severity, 'warning');
+    assert.equal(summary.message, 'Turn reverted: 1 file restored, 1 left as they are; the commands it ran are not undone.');
+    assert.equal(
+      summary.detail,
+      "Restored a.txt\nLeft notes.txt: changed since the model's edit (by you or another program); left as it is\n" +
+        'Not undone (what these commands did stays):\n  npm test',
+    );
   });
 });

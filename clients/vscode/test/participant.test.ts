@@ -187,6 +187,30 @@ describe('tool calls', () => {
   });
 });
 
+describe('Revert this turn', () => {
+  const edit = (callId: string, status: string): ScriptedEvent => ({
+    toolCall: { callId, name: 'edit_file', arguments: { path: 'src/app.py', old_text: 'a', new_text: 'b' }, status },
+  });
+
+  test('an answer that changed a file ends with the button, naming its turn and prompt', async () => {
+    const { stream, result } = await ask([edit('c1', 'running'), edit('c1', 'completed'), { token: 'Done.' }], finished('Done.'), {
+      prompt: 'rename it',
+    });
+    const [button] = stream.buttons();
+    assert.equal(button.value, 'Revert this turn');
+    assert.equal(button.command, 'ollamaChat.revertTurn');
+    assert.deepEqual(button.arguments, [{ chatId: result.metadata.chatId, turn: 0, prompt: 'rename it' }]);
+  });
+
+  test('an answer that changed nothing, or whose change was denied, has no button', async () => {
+    const read: ScriptedEvent = { toolCall: { callId: 'r', name: 'read_file', arguments: { path: 'a' }, status: 'completed' } };
+    for (const events of [[read], [edit('c1', 'denied')], [edit('c1', 'failed')]]) {
+      const { stream } = await ask([...events, { token: 'ok' }], finished('ok'));
+      assert.deepEqual(stream.buttons(), []);
+    }
+  });
+});
+
 describe('chat/status', () => {
   test('waiting (once per turn), retrying, truncated and no_tools show as progress; streaming adds nothing', async () => {
     const { stream } = await ask(

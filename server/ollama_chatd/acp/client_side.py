@@ -18,6 +18,7 @@ from acp import RequestError, schema
 from ollama_chatd import llm
 from ollama_chatd.acp import tool_calls
 from ollama_chatd.events import Decision
+from ollama_chatd.tools.commands import RUN_COMMAND
 from ollama_chatd.tools.edits import ProposedEdit, apply_to_disk, check_same_target
 from ollama_chatd.tools.workspace import ToolError, Workspace
 
@@ -83,10 +84,9 @@ class ClientSide:
 
     async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
         self.current_edit = edit
-        verb = "Create" if edit.old_text is None else "Edit"
         request = schema.ToolCallUpdate(
             tool_call_id=call_id,
-            title=f"{verb} {edit.display_path}",
+            title=f"{edit.verb} {edit.display_path}",
             kind="edit",
             status="pending",
             content=[tool_calls.diff_content(edit)],
@@ -112,9 +112,9 @@ class ClientSide:
         return "deny"  # cancelled: the turn is being stopped anyway
 
     async def ask_to_run(self, chat_id: str, call_id: str, call: llm.ToolCall, title: str) -> Decision:
-        """Before an MCP tool call that may change something."""
-        request = schema.ToolCallUpdate(tool_call_id=call_id, title=title, kind="other", status="pending",
-                                        raw_input=call.arguments)
+        """Before a command (`run_command`), or an MCP tool call that may change something."""
+        request = schema.ToolCallUpdate(tool_call_id=call_id, title=title, kind=tool_calls.kind_of(call.name),
+                                        status="pending", raw_input=call.arguments)
         return await self._ask(request, call.name)
 
     # -- EditApplier --------------------------------------------------------------
@@ -122,7 +122,7 @@ class ClientSide:
     async def apply(self, edit: ProposedEdit) -> None:
         self.current_edit = edit
         assert self.workspace is not None
-        if not self._can_write:
+        if not self._can_write or edit.new_text is None:  # ACP's file system has no deletion
             await asyncio.to_thread(apply_to_disk, self.workspace, edit)
             return
         await asyncio.to_thread(check_same_target, self.workspace, edit)
@@ -143,13 +143,18 @@ _DECISIONS: dict[str, Decision] = {"allow": "allow", "allow_always": "allow_alwa
 def _permission_options(tool: str) -> list[schema.PermissionOption]:
     return [
         schema.PermissionOption(option_id="allow", name="Allow", kind="allow_once"),
-        schema.PermissionOption(option_id="allow_always", name=f"Always allow {tool}", kind="allow_always"),
+        schema.PermissionOption(option_id="allow_always", name=_always(tool), kind="allow_always"),
         schema.PermissionOption(option_id="reject", name="Reject", kind="reject_once"),
     ]
 
 
+def _always(tool: str) -> str:
+    # "Always" for a command is for that exact command (tools/commands.py), not the tool.
+    return "Always allow this exact command" if tool == RUN_COMMAND else f"Always allow {tool}"
+
+
 def _cannot_ask() -> ToolError:
     return ToolError(
-        "changes are refused: this editor cannot ask its user for permission "
+        "changes and commands are refused: this editor cannot ask its user for permission "
         "(it does not implement session/request_permission). Tell the user what you would change instead."
     )

@@ -13,7 +13,7 @@ from acp import run_agent
 from ollama_chatd.acp.agent import ChatAgent
 from ollama_chatd.acp.projects import Projects
 from ollama_chatd.app import build_backend, store_location
-from ollama_chatd.config import InitializationOptions, OptionError, ServeOptions, Settings
+from ollama_chatd.config import CommandPrefixes, InitializationOptions, OptionError, ServeOptions, Settings
 from ollama_chatd.rpc.startup import claim_stdout
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,12 @@ MAX_LINE_BYTES = 50 * 1024 * 1024
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.resolve(InitializationOptions(model=args.model, backend=args.backend))
+    settings = Settings.resolve(InitializationOptions(
+        model=args.model,
+        backend=args.backend,
+        allowed_commands=CommandPrefixes(tuple(args.allowed_commands or ())),
+        command_sandbox=args.command_sandbox,
+    ))  # fmt: skip
     state_dir = store_location(ServeOptions(args.state_dir, args.no_store), settings)
     try:
         backend = build_backend(settings)

@@ -15,7 +15,7 @@ from ollama_chatd import llm
 from ollama_chatd.acp import tool_calls
 from ollama_chatd.acp.client_side import FILE_TOOLS, ClientSide, client_reads
 from ollama_chatd.acp.outbox import UpdateOutbox
-from ollama_chatd.app import build_engine
+from ollama_chatd.app import build_engine, command_tool
 from ollama_chatd.config import Settings
 from ollama_chatd.events import EventSink, TextDelta, ToolCallUpdate, ToolResult, ToolRunner, TurnEvent
 from ollama_chatd.mcp.config import ServerConfig
@@ -45,8 +45,11 @@ class Session:
         self.client = client
         self.workspace = Workspace([Folder(cwd.name or str(cwd), cwd)], open_document=client.open_document)
         client.workspace = self.workspace
+        self.commands = command_tool(settings, self.workspace, client, mcp_servers)
         tools, self.mcp = with_mcp_tools(
-            WorkspaceTools(self.workspace, client, client, auto_approve=settings.auto_approve),
+            WorkspaceTools(
+                self.workspace, client, client, auto_approve=settings.auto_approve, commands=self.commands, changes=store
+            ),
             mcp_servers,
             approver=client,
             cwd=cwd,
@@ -60,6 +63,7 @@ class Session:
 
     async def close(self) -> None:
         self.engine.cancel(self.id)
+        self.commands.kill_all()
         if self.mcp is not None:
             await self.mcp.close()
 

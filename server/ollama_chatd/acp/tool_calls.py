@@ -18,8 +18,10 @@ _KINDS: dict[str, schema.ToolKind] = {
     "find_files": "search",
     "write_file": "edit",
     "edit_file": "edit",
+    "delete_file": "delete",
+    "run_command": "execute",
 }
-EDIT_TOOLS = frozenset(name for name, kind in _KINDS.items() if kind == "edit")
+EDIT_TOOLS = frozenset(name for name, kind in _KINDS.items() if kind in ("edit", "delete"))
 
 # The engine's statuses in ACP v1's four (it has no `cancelled`: a stopped call fails).
 _STATUSES: dict[ToolCallStatus, schema.ToolCallStatus | None] = {
@@ -56,6 +58,10 @@ def title_of(name: str, arguments: dict[str, Any]) -> str:
         return f"Write{where}"
     if name == "edit_file":
         return f"Edit{where}"
+    if name == "delete_file":
+        return f"Delete{where}"
+    if name == "run_command" and isinstance(arguments.get("command"), str):
+        return arguments["command"]  # the exact command, as the permission prompt shows it
     return name
 
 
@@ -77,7 +83,7 @@ def _is_line(value: Any) -> bool:
 
 
 def diff_content(edit: ProposedEdit) -> schema.FileEditToolCallContent:
-    return tool_diff_content(str(edit.path), edit.new_text, edit.old_text)
+    return tool_diff_content(str(edit.path), edit.new_text or "", edit.old_text)
 
 
 def started(

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ollama_chatd.cli.advice import in_cli_terms
-from ollama_chatd.cli.rpc_client import RpcError, StdioClient
+from ollama_chatd.cli.command_view import CommandOutputView, command_ending
+from ollama_chatd.cli.rpc_client import RpcError, StdioClient, initialize_params
 from ollama_chatd.cli.safe_text import change_size, printable
 from ollama_chatd.cli.terminal import Stop, read_line
 from ollama_chatd.config import chosen_backend
@@ -44,7 +45,7 @@ async def _chat(args: argparse.Namespace) -> int:
     client.on_notification("chat/token", view.token)
     client.on_notification("chat/status", view.status)
     client.on_notification("chat/toolCall", view.tool_call)
-    client.on_request("chat/requestPermission", Permission(args.yes, view, stop).decide)
+    client.on_request("chat/requestPermission", Permission(args.yes, view, stop, workspace).decide)
     try:
         try:
             await client.request("initialize", _initialize_params(args, workspace, mcp_servers))
@@ -106,16 +107,10 @@ def _initialize_params(args: argparse.Namespace, workspace: Path, mcp_servers: d
         ("ollamaHost", args.host),
         ("baseUrl", args.base_url),
         ("mcpServers", mcp_servers),
+        ("allowedCommands", args.allowed_commands),
+        ("commandSandbox", args.command_sandbox),
     )
-    options = {key: value for key, value in given if value}
-    return {
-        "processId": os.getpid(),
-        "clientInfo": {"name": "ollama-chatd chat"},
-        "rootUri": workspace.as_uri(),
-        "workspaceFolders": [{"uri": workspace.as_uri(), "name": workspace.name or str(workspace)}],
-        "capabilities": {},
-        "initializationOptions": options,
-    }
+    return initialize_params(workspace, "ollama-chatd chat", {key: value for key, value in given if value})
 
 
 def _start_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -134,7 +129,7 @@ def _start_params(args: argparse.Namespace) -> dict[str, Any]:
 
 def _target(arguments: dict[str, Any]) -> str:
     """What a tool call is about, in a few words: its path, pattern or glob."""
-    for key in ("path", "pattern", "glob"):
+    for key in ("path", "pattern", "glob", "command"):
         if isinstance(arguments.get(key), str):
             return arguments[key]
     return ""
@@ -145,12 +140,15 @@ class Permission:
 
     ANSWERS = {"y": "allow", "yes": "allow", "a": "allow_always", "always": "allow_always"}
 
-    def __init__(self, allow_all: bool, view: TerminalView | JsonView, stop: Stop):
+    def __init__(self, allow_all: bool, view: TerminalView | JsonView, stop: Stop, workspace: Path):
         self._allow_all = allow_all
+        self._workspace = workspace
         self._view = view
         self._stop = stop
 
     async def decide(self, params: dict[str, Any]) -> dict[str, str]:
+        if params["name"] == "run_command":
+            return await self._decide_command(params["arguments"]["command"])
         if self._allow_all:
             return {"decision": "allow"}
         if not sys.stdin.isatty():
@@ -159,7 +157,19 @@ class Permission:
         # An MCP tool's call changes no file: what it will do is in its arguments.
         self._view.show_change(params["title"], params["diff"] or json.dumps(params["arguments"], indent=2))
         size = f"({change_size(params['diff'])}) " if params["diff"] else ""
-        answer = await read_line(f"{size}Allow? [y]es / [a]lways / [N]o: ")
+        return await self._ask(f"{size}Allow? [y]es / [a]lways / [N]o: ")
+
+    async def _decide_command(self, command: str) -> dict[str, str]:
+        """--yes never covers a command: only --allow-command (the daemon does not ask then)."""
+        if self._allow_all or not sys.stdin.isatty():
+            why = "--yes allows changes, not commands" if self._allow_all else "stdin is not a terminal"
+            self._view.notice(f"run_command {command}: refused ({why}; pass --allow-command PREFIX to allow it)")
+            return {"decision": "deny"}
+        self._view.show_change(f"Run in {self._workspace}:", f"$ {command}")
+        return await self._ask("Allow? [y]es / [a]lways (this exact command) / [N]o: ")
+
+    async def _ask(self, question: str) -> dict[str, str]:
+        answer = await read_line(question)
         if answer is None:  # Ctrl-D: as Ctrl-C, the question ends here
             self._stop.cancel()
             return {"decision": "deny"}
@@ -180,6 +190,7 @@ class TerminalView:
         self._asked_ollama = False
         self._last_kind = "content"
         self._wrote_content = False
+        self._command_output = CommandOutputView()
 
     def message(self, message: dict[str, Any]) -> None:
         pass
@@ -234,8 +245,12 @@ class TerminalView:
         if status in ("pending", "awaiting_permission"):
             return
         self._end_line()
+        if "outputLength" in params:  # a command's output so far
+            self._command_output.show(params)
+            return
+        self._command_output.end_line()
         target = _target(params.get("arguments") or {})
-        detail = params.get("error") or ""
+        detail = params.get("error") or command_ending(params)
         self._note(f"{params['name']} {target} {status}{': ' + detail if detail else ''}")
 
     def show_change(self, title: str, diff: str) -> None:

@@ -114,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     acp.add_argument("--backend", default="ollama", help="the model server (default: %(default)s)")
     acp.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
     acp.add_argument("--log-file", help="write the log here instead of stderr (default: stderr)")
+    add_command_options(acp)
     add_store_options(acp)
     acp.set_defaults(run=_acp)
 
@@ -132,12 +133,16 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--chat", dest="chat_id", help="continue this chat id (default: a new chat)")
     chat.add_argument("--system", help="system prompt for a new chat (default: none)")
     chat.add_argument("--think", action="store_true", help="ask a thinking model to think first (default: off)")
-    chat.add_argument("--yes", "-y", action="store_true", help="allow every change the model asks to make (default: ask)")
+    chat.add_argument(
+        "--yes", "-y", action="store_true",
+        help="allow every change the model asks to make; never a command (see --allow-command) (default: ask)",
+    )  # fmt: skip
     chat.add_argument("--json", action="store_true", help="print every JSON-RPC message received, one per line (default: off)")
     chat.add_argument(
         "--mcp-config", type=Path, metavar="FILE",
         help='MCP servers whose tools the model may use: a JSON file with {"mcpServers": {...}} (docs/mcp.md; default: none)',
     )
+    add_command_options(chat)
     add_store_options(chat)
     chat.set_defaults(run=_chat)
 
@@ -154,7 +159,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("chat_id", metavar="CHAT_ID", help="the chat to print (`ollama-chatd history` lists them)")
     export.add_argument("--format", choices=("markdown", "json"), default="markdown", help="markdown or json (default: markdown)")
-    for command, run in ((history, _history), (export, _export)):
+    revert = _command(
+        commands, "revert", "take back what the model changed in a chat's last turns",
+        "Put the files changed by turn TURN of the chat and the turns after it back as they were "
+        "before TURN, and drop those turns from the chat. Files changed since the model's edit are "
+        "left as they are (and listed); what commands ran is not undone. See docs/rules-and-undo.md.",
+    )  # fmt: skip
+    revert.add_argument("chat_id", metavar="CHAT_ID", help="the chat (`ollama-chatd history` lists them)")
+    revert.add_argument(
+        "turn", nargs="?", type=int, metavar="TURN",
+        help="the turn to revert from, counting from 0 (default: the last turn)",
+    )  # fmt: skip
+    for command, run in ((history, _history), (export, _export), (revert, _revert)):
         command.add_argument(
             "--workspace", "-w", type=existing_folder, default=".", help="the workspace the chats belong to (default: .)"
         )
@@ -190,6 +206,19 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
         "--base-url", metavar="URL", type=openai_base_url,
         help="with --backend openai: the API base URL; the key is read from $OPENAI_API_KEY "
         "(default: $OPENAI_BASE_URL or http://127.0.0.1:8080/v1)",
+    )  # fmt: skip
+
+
+def add_command_options(parser: argparse.ArgumentParser) -> None:
+    """What the model's `run_command` may do (docs/security.md)."""
+    parser.add_argument(
+        "--allow-command", action="append", dest="allowed_commands", metavar="PREFIX",
+        help="run commands that start with these words (e.g. 'pytest' or 'npm test') without asking, unless "
+        "they contain shell syntax such as ; | && $( > ; repeat it for several (default: ask for every command)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--command-sandbox", action="store_true",
+        help="run commands in a bubblewrap sandbox: no network, read-only outside the workspace (default: off)",
     )  # fmt: skip
 
 
@@ -240,6 +269,12 @@ def _export(args: argparse.Namespace) -> int:
     from ollama_chatd.cli.history import run_export
 
     return run_export(args)
+
+
+def _revert(args: argparse.Namespace) -> int:
+    from ollama_chatd.cli.revert import run_revert
+
+    return run_revert(args)
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from ollama_chatd.jsonrpc import FrameDecoder, NotificationHandler, Peer, RequestHandler, RpcError
 
-__all__ = ["RpcError", "StdioClient"]
+__all__ = ["RpcError", "StdioClient", "initialize_params"]
+
+
+def initialize_params(workspace: Path, client: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`initialize` for a daemon whose one workspace folder is `workspace`, watching this process."""
+    return {
+        "processId": os.getpid(),
+        "clientInfo": {"name": client},
+        "rootUri": workspace.as_uri(),
+        "workspaceFolders": [{"uri": workspace.as_uri(), "name": workspace.name or str(workspace)}],
+        "capabilities": {},
+        "initializationOptions": options or {},
+    }
 
 
 class StdioClient(Peer):

@@ -8,6 +8,13 @@ from typing import Protocol
 import attrs
 
 from ollama_chatd import llm
+from ollama_chatd.events import FileChange
+
+
+class RevertPlan(Protocol):
+    turns: int  # how many turns the chat has
+    changes: Sequence[FileChange]  # per file, over the reverted turns
+    commands: Sequence[str]  # run by `run_command` in those turns
 
 
 @attrs.define
@@ -54,6 +61,12 @@ class Journal(Protocol):
     def end_turn(self, chat_id: str, *, stop_reason: str, usage: llm.Usage) -> None: ...
 
     def discard_turn(self, chat_id: str) -> None: ...
+
+    async def revert_plan(self, chat_id: str, first: int) -> RevertPlan | None:
+        """What reverting the turns from the `first` (0-based) on touches; None: no such chat."""
+        ...
+
+    def drop_turns(self, chat_id: str, first: int) -> None: ...
 
 
 class Conversations:

@@ -13,6 +13,8 @@ import asyncio
 import itertools
 from typing import Any
 
+import attrs
+
 from ollama_chatd import llm
 from ollama_chatd.engine.context import context_size
 from ollama_chatd.engine.conversation import Conversation, Conversations, Journal
@@ -27,27 +29,51 @@ from ollama_chatd.engine.turn import (
     TurnResult,
     TurnSettings,
 )
-from ollama_chatd.events import EventSink, ProjectRules, RulesSource
+from ollama_chatd.events import EventSink, FileRestorer, ProjectRules, RulesSource, SkippedFile
 
 __all__ = [
     "ChatBusy",
     "ChatEngine",
     "ImagesNotSupported",
     "NoModelChosen",
+    "RevertResult",
     "ToolRunner",
     "TurnFailed",
     "TurnRequest",
+    "TurnOutOfRange",
     "TurnResult",
+    "UnknownChat",
 ]
 
 
 class ChatBusy(Exception):
-    def __init__(self, chat_id: str):
+    def __init__(self, chat_id: str, reverting: bool = False):
         super().__init__(
-            f"chat '{chat_id}' already has a turn running; wait for its answer "
-            "or stop it with chat/cancel"
+            f"chat '{chat_id}' is being reverted; wait for chat/revert's answer"
+            if reverting
+            else f"chat '{chat_id}' already has a turn running; wait for its answer or stop it with chat/cancel"
         )
         self.chat_id = chat_id
+
+
+class UnknownChat(Exception):
+    def __init__(self, chat_id: str):
+        super().__init__(f"there is no chat '{chat_id}' in this workspace (chat/list shows them)")
+        self.chat_id = chat_id
+
+
+class TurnOutOfRange(Exception):
+    def __init__(self, turn: int, turns: int):
+        has = f"has turns 0 to {turns - 1}" if turns else "has no turns"
+        super().__init__(f"turn {turn} does not exist: the chat {has} (the index of a user message in chat/history)")
+        self.turn = turn
+
+
+@attrs.frozen
+class RevertResult:
+    restored: tuple[str, ...]  # the files put back as they were
+    skipped: tuple[SkippedFile, ...]  # the files left alone, with why
+    commands_not_undone: tuple[str, ...]  # what `run_command` ran in the reverted turns
 
 
 class NoModelChosen(Exception):
@@ -88,6 +114,7 @@ class ChatEngine:
         self.models = ModelCatalog(backend)
         self._conversations = Conversations(journal)
         self._running = RunningTasks()
+        self._reverting: set[str] = set()
         call_numbers = itertools.count(1)
         self._turn_settings = TurnSettings(
             tools=tools,
@@ -110,8 +137,7 @@ class ChatEngine:
         return self._running.stop_all()
 
     async def run_turn(self, request: TurnRequest, emit: EventSink) -> TurnResult:
-        if request.chat_id in self._running:
-            raise ChatBusy(request.chat_id)
+        self._check_idle(request.chat_id)
         with self._running.register(request.chat_id) as running:
             turn: Turn | None = None
             try:
@@ -140,9 +166,33 @@ class ChatEngine:
 
     def forget(self, chat_id: str) -> None:
         """Drop a chat from memory (it was deleted); refused while a turn runs."""
+        self._check_idle(chat_id)
+        self._conversations.forget(chat_id)
+
+    async def revert(self, chat_id: str, turn: int, files: FileRestorer) -> RevertResult:
+        """Put back the files changed by the chat's turns from `turn` (0-based) on, as they
+        were before that turn, and drop those turns. Refused while a turn runs in the chat
+        (stop it first); a chat/start meanwhile is refused too."""
+        self._check_idle(chat_id)
+        self._reverting.add(chat_id)
+        try:
+            plan = await self._journal.revert_plan(chat_id, turn)
+            if plan is None:
+                raise UnknownChat(chat_id)
+            if not 0 <= turn < plan.turns:
+                raise TurnOutOfRange(turn, plan.turns)
+            report = await files.restore(plan.changes)
+            self._journal.drop_turns(chat_id, turn)
+            self._conversations.forget(chat_id)
+        finally:
+            self._reverting.discard(chat_id)
+        return RevertResult(report.restored, report.skipped, tuple(plan.commands))
+
+    def _check_idle(self, chat_id: str) -> None:
         if chat_id in self._running:
             raise ChatBusy(chat_id)
-        self._conversations.forget(chat_id)
+        if chat_id in self._reverting:
+            raise ChatBusy(chat_id, reverting=True)
 
     async def _model_for(self, request: TurnRequest, conversation: Conversation) -> llm.ModelInfo:
         name = request.model or conversation.model or self._default_model

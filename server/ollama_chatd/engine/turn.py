@@ -14,8 +14,8 @@ import attrs
 from ollama_chatd import llm
 from ollama_chatd.engine.context import answer_reserve, fit_window
 from ollama_chatd.engine.conversation import Conversation, Journal
-from ollama_chatd.engine.tool_budget import MAX_CALLS_PER_REPLY, ToolBudget
 from ollama_chatd.engine.rules import system_message
+from ollama_chatd.engine.tool_budget import MAX_CALLS_PER_REPLY, ToolBudget
 from ollama_chatd.events import EventSink, ProjectRules, StatusChange, StopReason, TextDelta, ToolResult, ToolRunner
 
 logger = logging.getLogger(__name__)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
 
 from ollama_chatd import llm
-from ollama_chatd.events import Decision, EventSink, ToolResult, ToolRunner
+from ollama_chatd.events import EventSink, ToolResult, ToolRunner
 from ollama_chatd.mcp.config import ServerConfig
 from ollama_chatd.mcp.connection import CallFailed, ServerUnavailable
 from ollama_chatd.mcp.host import McpHost, OfferedTool
+from ollama_chatd.tools.commands import CallApprover
 from ollama_chatd.tools.runner import PREVIEW_CHARS, CallReporter
 from ollama_chatd.tools.workspace import ToolError
 
@@ -44,12 +44,6 @@ def with_mcp_tools(
     host = McpHost(servers, cwd=cwd, on_problem=on_problem)
     host.start()
     return CombinedTools(tools, McpTools(host, approver, auto_approve, call_timeout)), host
-
-
-class CallApprover(Protocol):
-    async def ask_to_run(self, chat_id: str, call_id: str, call: llm.ToolCall, title: str) -> Decision:
-        """Ask the user whether the call may run; raise ToolError when there is no way to ask."""
-        ...
 
 
 class McpTools:

@@ -31,10 +31,15 @@ def editor_workspace(editor: Editor, *, use_working_directory: bool) -> Workspac
     daemon started from "/" would otherwise read the whole machine."""
     folders = _folders(editor)
     if folders:
-        return Workspace(folders, open_document=editor.open_buffer)
+        return Workspace(folders, open_document=editor.open_buffer, open_paths=editor.open_buffer_paths)
     cwd = Path.cwd().resolve()
     refusal = None if use_working_directory else _no_folder_refusal(cwd)
-    return Workspace([Folder(cwd.name or str(cwd), cwd)], open_document=editor.open_buffer, refusal=refusal)
+    return Workspace(
+        [Folder(cwd.name or str(cwd), cwd)],
+        open_document=editor.open_buffer,
+        open_paths=editor.open_buffer_paths,
+        refusal=refusal,
+    )
 
 
 def _no_folder_refusal(cwd: Path) -> str:
@@ -73,8 +78,7 @@ class ClientApprover:
         self._client_cannot_ask = False
 
     async def ask(self, chat_id: str, call_id: str, call: llm.ToolCall, edit: ProposedEdit) -> Decision:
-        verb = "Create" if edit.old_text is None else "Edit"
-        title = f"{verb} {edit.display_path}"
+        title = f"{edit.verb} {edit.display_path}"
         if edit.runs_code:
             title += " (this file can run code: editor tasks, git hooks or shell setup run it without asking)"
         diff = await asyncio.to_thread(lambda: edit.diff)  # up to 10 MiB each side: not on the loop
@@ -103,7 +107,7 @@ class ClientApprover:
 
 def _cannot_ask() -> ToolError:
     return ToolError(
-        "changes are refused: this editor cannot ask its user for permission "
+        "changes and commands are refused: this editor cannot ask its user for permission "
         "(it does not implement chat/requestPermission). Tell the user what you would change instead."
     )
 
@@ -137,18 +141,35 @@ class EditorApplier:
         if not result.applied:
             reason = result.failure_reason or "no reason given"
             raise ToolError(f"the editor did not apply the change to {edit.display_path}: {reason}")
+        if edit.old_text is None and edit.mode is not None:
+            await asyncio.to_thread(_give_mode, edit.path, edit.mode)
 
     def _workspace_edit(self, edit: ProposedEdit, version: int | None) -> lsp.WorkspaceEdit:
         """The edit, for the document `version` its ranges belong to (None: not open)."""
         uri = edit.path.as_uri()
+        new_text = edit.new_text
+        if new_text is None:
+            return lsp.WorkspaceEdit(document_changes=[lsp.DeleteFile(uri=uri)])
         change = lsp.TextDocumentEdit(
             text_document=lsp.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
-            edits=[text_edit(edit.old_text or "", edit.new_text, self._editor.position_encoding())],
+            edits=[text_edit(edit.old_text or "", new_text, self._editor.position_encoding())],
         )
         if edit.old_text is not None:
             return lsp.WorkspaceEdit(document_changes=[change])
         create = lsp.CreateFile(uri=uri, options=lsp.CreateFileOptions(overwrite=False, ignore_if_exists=True))
         return lsp.WorkspaceEdit(document_changes=[create, change])
+
+
+def _give_mode(path: Path, mode: int) -> None:
+    """The recorded permission bits, for a file the editor created (it cannot set them)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return  # not on disk yet (the editor keeps it in a buffer until saved)
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def _text_now(workspace: Workspace, path: Path) -> str | None:

@@ -11,7 +11,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 
 from ollama_chatd import llm
-from ollama_chatd.engine.engine import ChatBusy, ImagesNotSupported, NoModelChosen, TurnFailed
+from ollama_chatd.engine.engine import ChatBusy, ImagesNotSupported, NoModelChosen, TurnFailed, TurnOutOfRange
 from ollama_chatd.engine.model_call import CallBusy
 from ollama_chatd.store import InvalidCursor
 
@@ -60,6 +60,8 @@ def to_rpc_error(error: Exception) -> JsonRpcException:
         return invalid_params(f"chat/start: `images`: {error}", "images")
     if isinstance(error, InvalidCursor):
         return invalid_params("chat/list: `before` must be the `cursor` of a chat from an earlier chat/list", "before")
+    if isinstance(error, TurnOutOfRange):
+        return invalid_params(f"chat/revert: {error}", "turn")
     if isinstance(error, ChatBusy):
         return ChatError(CHAT_BUSY, str(error), "chat_busy", chatId=error.chat_id)
     if isinstance(error, CallBusy):

@@ -85,14 +85,15 @@ def answerable_at_once(params: InitializeParams) -> bool:
     """Whether the answer is sure to be a success without loading the rest of the daemon.
 
     The session's own checks run again later (and name any problem); a `caBundle`
-    is only known to be usable once loaded, which is left to that later moment.
+    is only known to be usable once loaded, and `commandSandbox` once bubblewrap is
+    found, which is left to that later moment.
     """
     try:
         options = parse_initialization_options(params.initialization_options)
         backends.address(Settings.resolve(options))
     except ValueError:
         return False
-    return options.ca_bundle is None
+    return options.ca_bundle is None and not options.command_sandbox
 
 
 def position_encoding(capabilities: Mapping[str, Any]) -> str:

@@ -31,6 +31,7 @@ CHAT_HISTORY = "chat/history"
 CHAT_RENAME = "chat/rename"
 CHAT_DELETE = "chat/delete"
 CHAT_MCP = "chat/mcp"
+CHAT_REVERT = "chat/revert"
 
 
 def _chat_id(instance: Any, attribute: attrs.Attribute, value: str) -> None:
@@ -201,6 +202,7 @@ class ToolCallParams:
     status: ToolCallStatus
     output: str | None = None
     error: str | None = None
+    output_length: int | None = None  # run_command while it runs: characters so far (`output` is their end)
 
 
 @attrs.define
@@ -223,6 +225,30 @@ class RequestPermissionResult:
         null, not even an object) is a denial: never a hang, never a change."""
         decision = raw.get("decision") if isinstance(raw, dict) else None
         return cls(decision if decision in ("allow", "allow_always") else "deny")
+
+
+def _turn_index(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if value < 0:
+        raise FieldError("turn", f"must be 0 or more (the index of a user message in chat/history), got {value}")
+
+
+@attrs.define
+class RevertParams:
+    chat_id: str = attrs.field(validator=_chat_id)
+    turn: int = attrs.field(validator=_turn_index)
+
+
+@attrs.define
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@attrs.define
+class RevertResult:
+    restored: list[str]
+    skipped: list[SkippedFile]
+    commands_not_undone: list[str]
 
 
 @attrs.define
@@ -296,6 +322,14 @@ class RenameRequest:
 
 
 @attrs.define
+class RevertRequest:
+    id: MsgId
+    params: RevertParams
+    method: str
+    jsonrpc: str
+
+
+@attrs.define
 class McpRequest:
     id: MsgId
     params: McpParams
@@ -345,6 +379,7 @@ MESSAGE_TYPES: dict[str, type] = {
     CHAT_RENAME: RenameRequest,
     CHAT_DELETE: ChatIdRequest,
     CHAT_MCP: McpRequest,
+    CHAT_REVERT: RevertRequest,
     CHAT_REQUEST_PERMISSION: RequestPermissionRequest,
 }
 

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 from pygls.workspace import Workspace as LspWorkspace
 
@@ -70,6 +71,13 @@ class Editor:
         """The unsaved text of `path` when it is open in the editor."""
         document = self.open_document(path)
         return None if document is None else document.source
+
+    def open_buffer_paths(self) -> list[Path]:
+        """The local files the editor has open (what `open_buffer` may answer for)."""
+        workspace = self.workspace
+        if workspace is None:
+            return []
+        return [Path(path) for uri in list(workspace.text_documents) if (path := to_fs_path(uri))]
 
     def open_document(self, path: Path) -> TextDocument | None:
         """The editor's open buffer of `path`, if any."""

@@ -159,6 +159,10 @@ def create_server(options: ServeOptions, open_workspace: OpenWorkspace) -> ChatS
     async def chat_delete(ls: ChatServer, params: messages.ChatIdParams) -> messages.DeleteResult:
         return await ls.session().delete(params.chat_id)
 
+    @server.feature(messages.CHAT_REVERT)
+    async def chat_revert(ls: ChatServer, params: messages.RevertParams) -> messages.RevertResult:
+        return await ls.session().revert(params)
+
     @server.feature(messages.CHAT_MCP)
     def chat_mcp(ls: ChatServer, params: messages.McpParams) -> messages.McpResult:
         return ls.session().mcp_servers()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ollama_chatd import llm
-from ollama_chatd.engine.engine import TurnRequest, TurnResult
+from ollama_chatd.engine.engine import TurnRequest, TurnResult, UnknownChat
 from ollama_chatd.events import StatusChange, TextDelta, ToolCallUpdate, TurnEvent
 from ollama_chatd.rpc import chats, messages, model_call, model_messages
 from ollama_chatd.rpc.errors import in_contract_terms, invalid_params
@@ -110,6 +110,18 @@ class Session:
         self.store.delete(chat_id)
         return messages.DeleteResult(deleted=existed)
 
+    @in_contract_terms
+    async def revert(self, params: messages.RevertParams) -> messages.RevertResult:
+        try:
+            result = await self.engine.revert(params.chat_id, params.turn, self._parts.files)
+        except UnknownChat:
+            raise _unknown_chat("chat/revert", params.chat_id) from None
+        return messages.RevertResult(
+            restored=list(result.restored),
+            skipped=[messages.SkippedFile(path=file.path, reason=file.reason) for file in result.skipped],
+            commands_not_undone=list(result.commands_not_undone),
+        )
+
     def mcp_servers(self) -> messages.McpResult:
         statuses = self.mcp.statuses() if self.mcp is not None else []
         return messages.McpResult(servers=[messages.McpServerEntry(**attrs.asdict(status)) for status in statuses])
@@ -155,6 +167,7 @@ class _Notifier:
                     status=event.status,
                     output=event.output,
                     error=event.error,
+                    output_length=event.output_length,
                 ),
             )
 

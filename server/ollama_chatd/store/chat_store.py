@@ -15,7 +15,7 @@ import platformdirs
 
 from ollama_chatd import llm
 from ollama_chatd.store import reads, writes
-from ollama_chatd.store.records import ChatSummary, MessageStatus, StoredChat
+from ollama_chatd.store.records import ChatSummary, MessageStatus, RevertPlan, StoredChat
 from ollama_chatd.store.writer import Writer
 
 logger = logging.getLogger(__name__)
@@ -126,6 +126,21 @@ class ChatStore:
         prompt), and the chat if that was its only turn."""
         self._submit("discarded turn", writes.discard_turn, chat_id=chat_id)
 
+    def before_change(self, chat_id: str, path: str, display_path: str, text: str | None, mode: int | None) -> None:
+        """Record a file as it is before the chat's running turn changes it (`ChangeLog`)."""
+        self._submit(
+            "record of a file change", writes.before_change,
+            chat_id=chat_id, path=path, display_path=display_path, text=text, mode=mode,
+        )  # fmt: skip
+
+    def after_change(self, chat_id: str, path: str, text: str | None) -> None:
+        """Record what the running turn's change left in a file (None: deleted)."""
+        self._submit("record of a file change", writes.after_change, chat_id=chat_id, path=path, text=text)
+
+    def drop_turns(self, chat_id: str, first: int) -> None:
+        """Forget the turns from the `first` (0-based) on, and the chat if none is left."""
+        self._submit("reverted turns", writes.drop_turns, chat_id=chat_id, first=first)
+
     def rename(self, chat_id: str, title: str | None) -> None:
         """Set the title; an empty or None one restores the title derived from the first prompt."""
         self._submit("title", writes.rename, chat_id=chat_id, title=title)
@@ -144,6 +159,10 @@ class ChatStore:
 
     async def load(self, chat_id: str) -> StoredChat | None:
         return await self._read(reads.load, None, chat_id=chat_id)
+
+    async def revert_plan(self, chat_id: str, first: int) -> RevertPlan | None:
+        """What reverting the turns from the `first` (0-based) on touches; None: no such chat."""
+        return await self._read(reads.revert_plan, None, chat_id=chat_id, first=first)
 
     async def exists(self, chat_id: str) -> bool:
         return await self._read(reads.exists, False, chat_id=chat_id)

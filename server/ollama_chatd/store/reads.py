@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
 import attrs
 
+from ollama_chatd.events import FileChange
 from ollama_chatd.store.codec import message_from_row, status_from_row
-from ollama_chatd.store.records import ChatSummary, StoredChat, StoredMessage
+from ollama_chatd.store.records import ChatSummary, RevertPlan, StoredChat, StoredMessage
 
 
 class InvalidCursor(ValueError):
@@ -58,6 +60,57 @@ def load(connection: sqlite3.Connection, *, workspace: str, chat_id: str) -> Sto
     )
 
 
+def revert_plan(connection: sqlite3.Connection, *, workspace: str, chat_id: str, first: int) -> RevertPlan | None:
+    """What reverting the chat's turns from the `first` (0-based, counting user messages) on
+    would touch; None when the chat does not exist."""
+    chat = connection.execute(
+        "SELECT id FROM chats WHERE workspace = ? AND chat_id = ?", (workspace, chat_id)
+    ).fetchone()
+    if chat is None:
+        return None
+    users = connection.execute(
+        "SELECT position, turn FROM messages WHERE chat = ? AND role = 'user' ORDER BY position", (chat[0],)
+    ).fetchall()
+    if not 0 <= first < len(users):
+        return RevertPlan(turns=len(users), changes=(), commands=())
+    position, turn = users[first]
+    changes = connection.execute(
+        "SELECT path, display_path, before_text, before_mode, after_text, after_known FROM file_changes "
+        "WHERE chat = ? AND turn >= ? ORDER BY turn, id",
+        (chat[0], turn),
+    ).fetchall()
+    calls = connection.execute(
+        "SELECT tool_calls FROM messages WHERE chat = ? AND position > ? AND tool_calls IS NOT NULL",
+        (chat[0], position),
+    ).fetchall()
+    return RevertPlan(turns=len(users), changes=_per_file(changes), commands=_commands(calls))
+
+
+def _per_file(rows: list[tuple[Any, ...]]) -> tuple[FileChange, ...]:
+    """One change per file, oldest turn first: what it was before the first of the turns,
+    and what the last of them left."""
+    by_path: dict[str, FileChange] = {}
+    for path, display_path, before_text, before_mode, after_text, after_known in rows:
+        change = FileChange(path, display_path, before_text, before_mode, after_text, bool(after_known))
+        if (earlier := by_path.get(path)) is not None:
+            # A later change that never finished most likely did not land: the earlier one's result stays.
+            later = change if change.after_known else earlier
+            change = attrs.evolve(earlier, after_text=later.after_text, after_known=later.after_known)
+        by_path[path] = change
+    return tuple(by_path.values())
+
+
+def _commands(rows: list[tuple[Any, ...]]) -> tuple[str, ...]:
+    """The commands `run_command` calls asked for, in order."""
+    commands = []
+    for (encoded,) in rows:
+        for call in json.loads(encoded):
+            arguments = call.get("arguments")
+            if call.get("name") == "run_command" and isinstance(arguments, dict):
+                commands.append(str(arguments.get("command", "")))
+    return tuple(commands)
+
+
 _LIST_COLUMNS = (
     "SELECT c.id, c.chat_id, coalesce(c.title, c.auto_title), c.model, c.created_at, c.updated_at, "
     "(SELECT count(*) FROM messages m WHERE m.chat = c.id AND m.role = 'user') "
@@ -94,6 +147,7 @@ _WORKSPACE_ROWS = (
     ("chats", "SELECT * FROM chats WHERE workspace = ?"),
     ("turns", "SELECT t.* FROM turns t JOIN chats c ON c.id = t.chat WHERE c.workspace = ?"),
     ("messages", "SELECT m.* FROM messages m JOIN chats c ON c.id = m.chat WHERE c.workspace = ?"),
+    ("file_changes", "SELECT f.* FROM file_changes f JOIN chats c ON c.id = f.chat WHERE c.workspace = ?"),
 )
 
 

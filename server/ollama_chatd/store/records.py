@@ -8,6 +8,7 @@ from typing import Literal
 import attrs
 
 from ollama_chatd import llm
+from ollama_chatd.events import FileChange
 
 MessageStatus = Literal["complete", "streaming", "cancelled", "failed"]
 """`streaming`: a checkpointed partial answer (its turn had not ended when last
@@ -62,6 +63,15 @@ def _interrupted_results(calls: list[llm.ToolCall]) -> list[llm.Message]:
         llm.Message("tool", "Error: not run: the daemon stopped first", tool_name=call.name, tool_call_id=call.id)
         for call in calls
     ]
+
+
+@attrs.frozen
+class RevertPlan:
+    """What reverting some of a chat's turns touches."""
+
+    turns: int  # how many turns the chat has
+    changes: tuple[FileChange, ...]  # per file, over the reverted turns
+    commands: tuple[str, ...]  # run by `run_command` in those turns: never undone
 
 
 @attrs.frozen

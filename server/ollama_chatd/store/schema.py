@@ -86,6 +86,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX messages_from_users ON messages (chat) WHERE role = 'user'",
         ),
     ),
+    Migration(
+        "what each turn's file changes replaced, to revert them",
+        (
+            """
+            CREATE TABLE file_changes (
+                id INTEGER PRIMARY KEY,
+                chat INTEGER NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+                turn INTEGER NOT NULL,   -- turns.number of the turn that changed the file
+                path TEXT NOT NULL,      -- the real path
+                display_path TEXT NOT NULL,
+                before_text TEXT,        -- NULL: the file did not exist before the turn
+                before_mode INTEGER,
+                after_text TEXT,         -- what the turn's last change left; NULL: deleted (or not known)
+                after_known INTEGER NOT NULL DEFAULT 0,
+                UNIQUE (chat, turn, path)
+            )
+            """,
+        ),
+    ),
 )
 
 

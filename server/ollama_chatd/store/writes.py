@@ -125,6 +125,58 @@ def discard_turn(connection: sqlite3.Connection, *, workspace: str, chat_id: str
         connection.execute("DELETE FROM chats WHERE id = ?", (chat,))
 
 
+def before_change(
+    connection: sqlite3.Connection,
+    *,
+    workspace: str,
+    chat_id: str,
+    path: str,
+    display_path: str,
+    text: str | None,
+    mode: int | None,
+) -> None:
+    """What a file was before the current turn changed it; the turn's first record of it stays."""
+    chat = _existing_chat(connection, workspace, chat_id, "record of a file change")
+    if chat is None or (turn := _current_turn(connection, chat)) is None:
+        return
+    connection.execute(
+        "INSERT INTO file_changes (chat, turn, path, display_path, before_text, before_mode) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (chat, turn, path) DO NOTHING",
+        (chat, turn, path, display_path, text, mode),
+    )
+
+
+def after_change(connection: sqlite3.Connection, *, workspace: str, chat_id: str, path: str, text: str | None) -> None:
+    """What the current turn's change left in a file (None: deleted it)."""
+    chat = _existing_chat(connection, workspace, chat_id, "record of a file change")
+    if chat is None:
+        return
+    connection.execute(
+        "UPDATE file_changes SET after_text = ?, after_known = 1 WHERE chat = ? AND turn = ? AND path = ?",
+        (text, chat, _current_turn(connection, chat), path),
+    )
+
+
+def drop_turns(connection: sqlite3.Connection, *, workspace: str, chat_id: str, first: int) -> None:
+    """Forget the chat's turns from the `first` (0-based, counting user messages) on, with
+    their messages and file records; a chat left without turns is forgotten too."""
+    chat = _existing_chat(connection, workspace, chat_id, "reverted turns")
+    if chat is None:
+        return
+    row = connection.execute(
+        "SELECT position, turn FROM messages WHERE chat = ? AND role = 'user' ORDER BY position LIMIT 1 OFFSET ?",
+        (chat, first),
+    ).fetchone()
+    if row is None:
+        return
+    position, turn = row
+    connection.execute("DELETE FROM messages WHERE chat = ? AND position >= ?", (chat, position))
+    connection.execute("DELETE FROM turns WHERE chat = ? AND number >= ?", (chat, turn))
+    connection.execute("DELETE FROM file_changes WHERE chat = ? AND turn >= ?", (chat, turn))
+    if _current_turn(connection, chat) is None:
+        connection.execute("DELETE FROM chats WHERE id = ?", (chat,))
+
+
 def rename(connection: sqlite3.Connection, *, workspace: str, chat_id: str, title: str | None) -> None:
     """Set the chat's title; an empty one restores the title derived from the first prompt."""
     title = (title or "").strip() or None

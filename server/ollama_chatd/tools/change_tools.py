@@ -1,4 +1,4 @@
-"""The tools that change files, `write_file` and `edit_file`: each works out the change
+"""The tools that change files, `write_file`, `edit_file` and `delete_file`: each works out the change
 (a ProposedEdit the user is asked about) and never writes; `edits` applies it once allowed.
 
 Apart from `builtin` (the tools that only read) because finding the text to replace,
@@ -56,6 +56,21 @@ def _check_parents_are_directories(ws: Workspace, path: Path, shown: str) -> Non
             return
         if os.path.lexists(parent) and not os.path.isdir(parent):
             raise ToolError(f"cannot create {shown!r}: {ws.display(parent)!r} is a file, not a directory")
+
+
+# -- delete_file -------------------------------------------------------------
+
+
+def delete_file(ws: Workspace, args: Args) -> ProposedEdit:
+    path = ws.resolve(args["path"])
+    shown = ws.display(path)
+    if os.path.isdir(path):
+        raise ToolError(f"{shown!r} is a directory; delete_file only deletes files")
+    try:
+        text = ws.read_text(path)
+    except BinaryFileError:
+        raise ToolError(f"{shown!r} is a binary file; delete_file only deletes text files") from None
+    return ProposedEdit(path, shown, text, None)
 
 
 # -- edit_file ---------------------------------------------------------------

@@ -31,7 +31,13 @@ class ProposedEdit:
     path: Path  # resolved target
     display_path: str
     old_text: str | None  # None: the file does not exist yet (create)
-    new_text: str
+    new_text: str | None  # None: delete the file
+    mode: int | None = None  # the permission bits a created file gets (None: 0o666 minus the umask)
+
+    @property
+    def verb(self) -> str:
+        """What the change does, as a permission prompt's title says it."""
+        return "Create" if self.old_text is None else "Delete" if self.new_text is None else "Edit"
 
     @property
     def runs_code(self) -> bool:
@@ -55,13 +61,13 @@ MAX_DIFF_WORK = 1_000_000
 DIFF_CONTEXT = 3
 
 
-def unified_diff(old_text: str | None, new_text: str, display_path: str) -> str:
+def unified_diff(old_text: str | None, new_text: str | None, display_path: str) -> str:
     """A unified diff with a/ b/ display paths, in bounded time (see MAX_DIFF_WORK)."""
     from_file = "/dev/null" if old_text is None else f"a/{display_path}"
-    to_file = f"b/{display_path}"
-    old, new = _lines(old_text or ""), _lines(new_text)
+    to_file = "/dev/null" if new_text is None else f"b/{display_path}"
+    old, new = _lines(old_text or ""), _lines(new_text or "")
     lines = list(_hunks(old, new, _KnownOpcodes(_opcodes(old, new))))
-    if lines or old_text is None:  # creating an empty file still says so
+    if lines or None in (old_text, new_text):  # creating or deleting an empty file still says so
         lines = [f"--- {from_file}\n", f"+++ {to_file}\n", *lines]
     # Like git, mark a last line without newline instead of gluing it to the next.
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
@@ -133,7 +139,8 @@ def _lines(text: str) -> list[str]:
 
 
 def apply_to_disk(ws: Workspace, edit: ProposedEdit) -> None:
-    """Write the edit: temp file in the same directory, fsync, rename over the target.
+    """Write the edit: temp file in the same directory, fsync, rename over the target
+    (or, for a deletion, unlink it).
 
     Refuses (ToolError) when the path no longer resolves to the same place, or the
     file on disk is no longer what the edit was based on (changed, created or
@@ -144,8 +151,11 @@ def apply_to_disk(ws: Workspace, edit: ProposedEdit) -> None:
     check_same_target(ws, edit)
     dir_fd = _open_parent_directory(ws, edit, create=edit.old_text is None)
     try:
-        existing_mode = _check_unchanged(ws, edit, dir_fd)
-        _replace_atomically(dir_fd, edit.path.name, edit.new_text.encode("utf-8"), existing_mode, shown)
+        existing = _check_unchanged(ws, edit, dir_fd)
+        if edit.new_text is None:
+            _delete(dir_fd, edit.path.name, shown)
+        else:
+            _replace_atomically(dir_fd, edit.path.name, edit.new_text.encode("utf-8"), existing, shown, edit.mode)
     finally:
         os.close(dir_fd)
 
@@ -233,8 +243,16 @@ def _disk_text(ws: Workspace, edit: ProposedEdit) -> str | None:
         return None
 
 
+def _delete(dir_fd: int, name: str, shown: str) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError as e:
+        raise ToolError(f"cannot delete {shown!r}: {e.strerror or e}; the file was not changed") from None
+    _fsync_quietly(dir_fd)
+
+
 def _replace_atomically(
-    dir_fd: int, name: str, data: bytes, existing: os.stat_result | None, shown: str
+    dir_fd: int, name: str, data: bytes, existing: os.stat_result | None, shown: str, mode: int | None = None
 ) -> None:
     temp_name = f".ollama-chatd-{secrets.token_hex(6)}.tmp"  # short: `name` may be 255 bytes
     try:
@@ -247,6 +265,8 @@ def _replace_atomically(
             _write_all(fd, data)
             if existing is not None:
                 _keep_metadata(fd, existing)
+            elif mode is not None:
+                os.fchmod(fd, mode)
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -23,6 +23,7 @@ class Glob:
     text: str
     matches_path: Callable[[str], bool]
     directories_only: bool  # the glob ended with "/"
+    alternatives: tuple[str, ...]  # normalized, braces expanded: "**/*.ts", "**/*.tsx"
 
     def matches(self, *paths: str) -> bool:
         """Whether any of the spellings of one path (folder-relative, display) matches."""
@@ -65,8 +66,9 @@ def compile_glob(glob: str) -> Glob:
         )
     if "/" not in body:
         body = "**/" + body
-    matcher = Matcher([glob_tokens(option) for option in _expand_braces(body, glob)])
-    return Glob(glob, matcher, glob.rstrip().endswith("/"))
+    alternatives = _expand_braces(body, glob)
+    matcher = Matcher([glob_tokens(option) for option in alternatives])
+    return Glob(glob, matcher, glob.rstrip().endswith("/"), tuple(alternatives))
 
 
 def glob_tokens(glob: str) -> list[Token]:

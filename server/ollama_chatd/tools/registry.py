@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from .. import llm
-from . import builtin, change_tools
+from . import builtin, change_tools, search
 from .edits import ProposedEdit
 from .workspace import ToolError, Workspace
 
@@ -91,21 +91,22 @@ TOOLS: tuple[ToolDef, ...] = (
             max_results=_integer("Most matching lines to return, up to 500. Default: 100"),
         ),
         writes=False,
-        run=builtin.search_text,
+        run=search.search_text,
     ),
     ToolDef(
         name="find_files",
         description=(
             "Find files whose path matches a glob. '*' matches within one folder name, '**' "
             "across folders; a glob without '/' matches file names at any depth ('*.py'). "
-            "Returns workspace paths, one per line. Files ignored by .gitignore are left out."
+            "Returns workspace paths of files, one per line (a glob ending in '/' finds folders). "
+            "Files ignored by .gitignore are left out."
         ),
         parameters=_schema(
             ["glob"],
             glob=_string("Glob such as '**/*.py', 'src/*.ts', '*test*' or '*.{js,ts}'"),
         ),
         writes=False,
-        run=builtin.find_files,
+        run=search.find_files,
     ),
     ToolDef(
         name="write_file",
@@ -139,6 +140,13 @@ TOOLS: tuple[ToolDef, ...] = (
         writes=True,
         run=change_tools.edit_file,
     ),
+    ToolDef(
+        name="delete_file",
+        description=f"Delete a text file. The user is asked to approve it. {_PATH_FORM}",
+        parameters=_schema(["path"], path=_string("File to delete, e.g. 'src/old_module.py'")),
+        writes=True,
+        run=change_tools.delete_file,
+    ),
 )
 
 _BY_NAME = {tool.name: tool for tool in TOOLS}
@@ -152,7 +160,7 @@ def tool_specs() -> tuple[llm.ToolSpec, ...]:
     return tuple(llm.ToolSpec(t.name, t.description, t.parameters) for t in TOOLS)
 
 
-def check_arguments(tool: ToolDef, arguments: object) -> dict[str, Any]:
+def check_arguments(tool: ToolDef | llm.ToolSpec, arguments: object) -> dict[str, Any]:
     """The arguments, checked against the tool's schema and coerced where models slip.
 
     Raises ToolError naming the missing, unknown or wrongly-typed argument. A null
@@ -180,7 +188,7 @@ def check_arguments(tool: ToolDef, arguments: object) -> dict[str, Any]:
     return checked
 
 
-def _as_object(tool: ToolDef, arguments: object) -> dict[str, Any]:
+def _as_object(tool: ToolDef | llm.ToolSpec, arguments: object) -> dict[str, Any]:
     if arguments is None:
         return {}
     if isinstance(arguments, str):
@@ -196,7 +204,7 @@ def _as_object(tool: ToolDef, arguments: object) -> dict[str, Any]:
     return arguments
 
 
-def _coerce(tool: ToolDef, name: str, schema: dict[str, Any], value: object) -> Any:
+def _coerce(tool: ToolDef | llm.ToolSpec, name: str, schema: dict[str, Any], value: object) -> Any:
     kind = schema["type"]
     if kind == "string" and isinstance(value, str):
         return value
@@ -241,7 +249,7 @@ def _describe(value: object) -> str:
     return f"{kind or type(value).__name__} {shown}".strip()
 
 
-def _signature(tool: ToolDef) -> str:
+def _signature(tool: ToolDef | llm.ToolSpec) -> str:
     required = tool.parameters["required"]
     return ", ".join(
         f"{name} ({schema['type']}{'' if name in required else ', optional'})"
@@ -249,5 +257,5 @@ def _signature(tool: ToolDef) -> str:
     )
 
 
-def _example(tool: ToolDef) -> str:
+def _example(tool: ToolDef | llm.ToolSpec) -> str:
     return ", ".join(f'"{name}": ...' for name in tool.parameters["required"])

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+import os
+import stat
+from pathlib import Path
+from typing import Any, Protocol
 
 from ollama_chatd import llm
-from ollama_chatd.events import Decision, EventSink, ToolCallStatus, ToolCallUpdate
+from ollama_chatd.events import ChangeLog, Decision, EventSink, ToolCallStatus, ToolCallUpdate
+from ollama_chatd.tools.commands import RUN_COMMAND, RunCommand
 from ollama_chatd.tools.edits import ProposedEdit
+from ollama_chatd.tools.interrupt import interruptible
 from ollama_chatd.tools.registry import ToolDef, check_arguments, find_tool, tool_specs
 from ollama_chatd.tools.workspace import ToolError, Workspace
 
@@ -41,14 +46,18 @@ class WorkspaceTools:
         approver: Approver,
         applier: EditApplier,
         auto_approve: frozenset[str] = frozenset(),
+        commands: RunCommand | None = None,
+        changes: ChangeLog | None = None,
     ):
         self._workspace = workspace
         self._approver = approver
         self._applier = applier
         self._allowed = set(auto_approve)
+        self._commands = commands
+        self._changes = changes  # records what each change replaced, so its turn can be reverted
 
     def specs(self) -> tuple[llm.ToolSpec, ...]:
-        return tool_specs()
+        return tool_specs() + ((self._commands.spec(),) if self._commands else ())
 
     async def run(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink) -> str:
         report = CallReporter(call_id, call, emit)
@@ -56,21 +65,23 @@ class WorkspaceTools:
         try:
             if self._workspace.refusal is not None:
                 raise ToolError(self._workspace.refusal)
-            tool = _known_tool(call.name)
             given = call.arguments if call.unreadable_arguments is None else call.unreadable_arguments
+            if call.name == RUN_COMMAND and self._commands is not None:
+                return await self._commands.run(chat_id, call_id, call, given, report)
+            tool = self._known_tool(call.name)
             arguments = check_arguments(tool, given)
             if not tool.writes:
                 report("running")
-                output = await asyncio.to_thread(tool.run, self._workspace, arguments)
+                output = await self._in_thread(tool, arguments)
                 report("completed", output=output[:PREVIEW_CHARS])
                 return output
-            edit = await asyncio.to_thread(tool.run, self._workspace, arguments)
+            edit = await self._in_thread(tool, arguments)
             assert isinstance(edit, ProposedEdit)
             if not await self._permitted(chat_id, call_id, call, tool, edit, report):
                 report("denied")
                 return f"The user did not allow this change to {edit.display_path}. Do not retry it; ask what they want instead."
             report("running")
-            await self._applier.apply(edit)
+            await self._apply(chat_id, edit)
         except ToolError as error:
             report("failed", error=str(error))
             return f"Error: {error}"
@@ -83,6 +94,31 @@ class WorkspaceTools:
         summary = _summary(edit)
         report("completed", output=summary)
         return summary
+
+    async def _in_thread(self, tool: ToolDef, arguments: dict[str, Any]) -> str | ProposedEdit:
+        """Run the tool in a worker thread; a cancelled turn stops it (and kills its rg) too."""
+        with interruptible() as interrupt:
+            try:
+                return await asyncio.to_thread(tool.run, self._workspace, arguments)
+            except asyncio.CancelledError:
+                interrupt.cancel()
+                raise
+
+    def _known_tool(self, name: str) -> ToolDef:
+        tool = find_tool(name)
+        if tool is None:
+            available = ", ".join(spec.name for spec in self.specs())
+            raise ToolError(f"there is no tool named '{name}'; the tools are: {available}")
+        return tool
+
+    async def _apply(self, chat_id: str, edit: ProposedEdit) -> None:
+        """Apply an allowed change, recording first what it replaces and then what it left."""
+        if self._changes is not None:
+            mode = await asyncio.to_thread(_mode_of, edit.path)
+            self._changes.before_change(chat_id, str(edit.path), edit.display_path, edit.old_text, mode)
+        await self._applier.apply(edit)
+        if self._changes is not None:
+            self._changes.after_change(chat_id, str(edit.path), edit.new_text)
 
     def skip(self, chat_id: str, call_id: str, call: llm.ToolCall, emit: EventSink, why: str) -> str:
         CallReporter(call_id, call, emit)("cancelled", error=why)
@@ -108,19 +144,24 @@ class CallReporter:
         self._call = call
         self._emit = emit
 
-    def __call__(self, status: ToolCallStatus, *, output: str | None = None, error: str | None = None) -> None:
-        self._emit(ToolCallUpdate(self._call_id, self._call.name, self._call.arguments, status, output, error))
+    def __call__(
+        self, status: ToolCallStatus, *, output: str | None = None, error: str | None = None, output_length: int | None = None
+    ) -> None:
+        self._emit(ToolCallUpdate(self._call_id, self._call.name, self._call.arguments, status, output, error, output_length))
 
 
-def _known_tool(name: str) -> ToolDef:
-    tool = find_tool(name)
-    if tool is None:
-        available = ", ".join(spec.name for spec in tool_specs())
-        raise ToolError(f"there is no tool named '{name}'; the tools are: {available}")
-    return tool
+
+
+def _mode_of(path: Path) -> int | None:
+    try:
+        return stat.S_IMODE(os.stat(path, follow_symlinks=False).st_mode)
+    except OSError:
+        return None  # not on disk (a new file)
 
 
 def _summary(edit: ProposedEdit) -> str:
+    if edit.new_text is None:
+        return f"Deleted {edit.display_path}."
     verb = "Created" if edit.old_text is None else "Updated"
     lines = edit.new_text.count("\n") + (not edit.new_text.endswith("\n") and bool(edit.new_text))
     return f"{verb} {edit.display_path} ({lines} lines)."

@@ -10,6 +10,7 @@ directories are pruned, not walked and filtered, which is what keeps a
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +171,48 @@ def _load_gitignore(ws: Workspace, rules: IgnoreRules, directory: Path, rel: str
     except ToolError:
         return rules  # absent or unreadable: no rules from it
     return rules.with_gitignore(rel, text)
+
+
+class Reach:
+    """Whether `walk(ws, plan)` reaches a file, asked one path at a time (for files that
+    ripgrep proposes or the editor has open), each folder's rules loaded once."""
+
+    def __init__(self, ws: Workspace, plan: Walk):
+        self._ws = ws
+        self._plan = plan
+        start_rel = plan.start.relative_to(plan.folder.path).as_posix()
+        self._prefix = "" if start_rel == "." else start_rel + "/"
+        # folder below the start -> (the walk skips it, the rules in force inside it)
+        self._folders: dict[str, tuple[bool, IgnoreRules | None]] = {}
+
+    def reaches(self, below: str) -> bool:
+        """`below`: the file's path relative to the walk's start ("sub/x.py")."""
+        parts = below.split("/")
+        if len(parts) > MAX_WALK_DEPTH or any(is_git_directory(part) for part in parts):
+            return False
+        pruned, rules = self._folder(below.rpartition("/")[0])
+        return not pruned and (rules is None or not rules.ignores(self._prefix + below, is_dir=False))
+
+    def _folder(self, below_dir: str) -> tuple[bool, IgnoreRules | None]:
+        known = self._folders.get(below_dir)
+        if known is not None:
+            return known
+        if below_dir == "":
+            pruned, rules = False, self._plan.rules
+        else:
+            pruned, rules = self._folder(below_dir.rpartition("/")[0])
+            pruned = pruned or (rules is not None and rules.ignores(self._prefix + below_dir, is_dir=True))
+        if not pruned and rules is not None:
+            directory = self._plan.start / below_dir if below_dir else self._plan.start
+            if is_regular_file(directory / ".gitignore"):
+                rules = _load_gitignore(self._ws, rules, directory, (self._prefix + below_dir).rstrip("/"))
+        self._folders[below_dir] = (pruned, rules)
+        return pruned, rules
+
+
+def is_regular_file(path: Path | str) -> bool:
+    """A regular file itself (a symbolic link to one is not)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False

@@ -22,7 +22,7 @@ import os
 import re
 import stat
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import attrs
@@ -89,6 +89,7 @@ class Workspace:
         folders: Sequence[Folder],
         open_document: Callable[[Path], str | None] = lambda p: None,
         *,
+        open_paths: Callable[[], Iterable[Path]] = tuple,
         refusal: str | None = None,
     ):
         if not folders:
@@ -104,6 +105,7 @@ class Workspace:
             ((str(f.path), f) for f in self.folders), key=lambda item: -len(item[0])
         )
         self._open_document = open_document
+        self._open_paths = open_paths  # the paths open_document knows: searches add them
 
     # -- paths -------------------------------------------------------------
 
@@ -229,6 +231,10 @@ class Workspace:
             )
 
     # -- reads -------------------------------------------------------------
+
+    def open_paths(self) -> list[Path]:
+        """The files the editor has open, whose unsaved text reads see instead of the disk."""
+        return list(self._open_paths())
 
     def read_text(self, path: Path, *, max_bytes: int = MAX_READ_BYTES) -> str:
         """The text of `path`: the editor's buffer when open, else the file on disk.

@@ -12,7 +12,9 @@ import { registerPermissionHandler, type PermissionPrompt } from './permissionBr
 import {
   ErrorCodes,
   Methods,
+  type ChatHistoryResult,
   type ChatModelsResult,
+  type ChatRevertResult,
   type ChatStartParams,
   type ChatStartResult,
   type ChatStatusParams,
@@ -44,6 +46,8 @@ export type ModelsOutcome =
   /** The daemon predates `chat/models`. */
   | { kind: 'unsupported' }
   | { kind: 'failed'; failure: DaemonFailure };
+
+export type RevertOutcome = { kind: 'reverted'; result: ChatRevertResult } | { kind: 'failed'; failure: DaemonFailure };
 
 export type CallOutcome =
   | { kind: 'finished'; result: ModelChatResult }
@@ -136,6 +140,25 @@ export class ChatClient implements Disposable {
       return true;
     } catch {
       return false;
+    }
+  }
+
+  /** The chat's stored messages; undefined when the daemon does not have it (or cannot say). */
+  async history(chatId: string): Promise<ChatHistoryResult | undefined> {
+    try {
+      const result = await sendRequest<ChatHistoryResult>(this.connection, Methods.chatHistory, { chatId });
+      return Array.isArray(result?.messages) ? result : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Reverts the chat's turns from `turn` on: their file changes are put back, the turns dropped. */
+  async revert(chatId: string, turn: number): Promise<RevertOutcome> {
+    try {
+      return { kind: 'reverted', result: await sendRequest<ChatRevertResult>(this.connection, Methods.chatRevert, { chatId, turn }) };
+    } catch (error) {
+      return { kind: 'failed', failure: toDaemonFailure(error) };
     }
   }
 

@@ -7,6 +7,8 @@ export const CommandIds = {
   copyToClipboard: 'ollamaChat.copyToClipboard',
   /** Opens the Settings UI filtered to its one argument (a setting id), or to all ours. */
   openSettings: 'ollamaChat.openSettings',
+  /** Reverts the turn its one argument (a `RevertTarget`) names, after asking. */
+  revertTurn: 'ollamaChat.revertTurn',
 } as const;
 
 export const PARTICIPANT_ID = 'ollama-chatd.ollama';

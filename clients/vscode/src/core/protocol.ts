@@ -13,6 +13,8 @@ export const Methods = {
   chatModels: 'chat/models',
   /** From daemons that keep chats across restarts (issue 5). */
   chatHistory: 'chat/history',
+  /** Puts back the files a turn and the later ones changed, and drops those turns (issue 18). */
+  chatRevert: 'chat/revert',
   requestPermission: 'chat/requestPermission',
   /** The stateless model call behind the language-model provider (issue 12). */
   modelChat: 'model/chat',
@@ -63,6 +65,23 @@ export interface ChatStartResult {
 }
 
 export type TokenKind = 'content' | 'thinking' | (string & {});
+
+export interface ChatHistoryResult {
+  chatId: string;
+  messages: { role: 'system' | 'user' | 'assistant' | 'tool' | (string & {}); content: string }[];
+}
+
+export interface ChatRevertParams {
+  chatId: string;
+  /** The 0-based index of the turn's user message among the chat's user messages. */
+  turn: number;
+}
+
+export interface ChatRevertResult {
+  restored: string[];
+  skipped: { path: string; reason: string }[];
+  commandsNotUndone: string[];
+}
 
 export interface ChatTokenParams {
   chatId: string;
@@ -169,4 +188,4 @@ export interface ModelTokenParams {
 }
 
 /** The tools that change the workspace and therefore ask for permission. */
-export const WRITE_TOOLS: readonly string[] = ['write_file', 'edit_file'];
+export const WRITE_TOOLS: readonly string[] = ['write_file', 'edit_file', 'delete_file'];

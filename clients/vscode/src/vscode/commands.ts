@@ -1,10 +1,11 @@
-/** The commands: Select Model, Show Server Log, Restart Server, and the fix buttons' helpers. */
+/** The commands: Select Model, Show Server Log, Restart Server, the fix buttons' helpers and Revert this turn. */
 import * as vscode from 'vscode';
 import type { ModelsOutcome } from '../core/chatClient';
 import { CommandIds, SETTINGS_SECTION } from '../core/commandIds';
 import { explainFailure } from '../core/explainFailure';
 import { modelChoices, sameModel } from '../core/modelDescriptions';
 import type { ServerAcquisition } from '../core/serverManager';
+import { confirmation, findTurn, isRevertTarget, revertSummary, turnPrompts } from '../core/turnRevert';
 import { showExplanation } from './notifications';
 
 export interface CommandDeps {
@@ -23,6 +24,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     vscode.commands.registerCommand(CommandIds.showServerLog, () => deps.showLog()),
     vscode.commands.registerCommand(CommandIds.restartServer, () => restartServer(deps)),
     vscode.commands.registerCommand(CommandIds.copyToClipboard, (text: unknown) => copyToClipboard(text)),
+    vscode.commands.registerCommand(CommandIds.revertTurn, (target: unknown) => revertTurn(deps, target)),
     vscode.commands.registerCommand(CommandIds.openSettings, (settingId: unknown) =>
       vscode.commands.executeCommand('workbench.action.openSettings', typeof settingId === 'string' ? settingId : SETTINGS_SECTION),
     ),
@@ -82,6 +84,28 @@ export async function restartServer(deps: CommandDeps): Promise<void> {
   deps.observeModels?.(outcome);
   if (outcome.kind === 'failed') return showExplanation(explainFailure(outcome.failure), 'warning');
   void vscode.window.showInformationMessage('ollama-chatd restarted.');
+}
+
+/** "Revert this turn" under an answer: asks first, then reverts that turn and the later ones. */
+export async function revertTurn(deps: CommandDeps, target: unknown): Promise<void> {
+  if (!isRevertTarget(target)) return;
+  const server = await deps.acquireServer();
+  if (server.kind === 'unavailable') return showExplanation(server.explanation);
+  const history = await server.chat.history(target.chatId);
+  const prompts = history === undefined ? [] : turnPrompts(history);
+  const turn = findTurn(prompts, target);
+  if (turn === undefined) {
+    void vscode.window.showWarningMessage('This turn is no longer in the chat: it was reverted already (or the chat was deleted).');
+    return;
+  }
+  const question = confirmation(turn, prompts.length);
+  const answer = await vscode.window.showWarningMessage(question.message, { modal: true, detail: question.detail }, 'Revert');
+  if (answer !== 'Revert') return;
+  const outcome = await server.chat.revert(target.chatId, turn);
+  if (outcome.kind === 'failed') return showExplanation(explainFailure(outcome.failure));
+  const summary = revertSummary(outcome.result);
+  const show = summary.severity === 'warning' ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+  void show(summary.message, { detail: summary.detail });
 }
 
 async function copyToClipboard(text: unknown): Promise<void> {

@@ -9,12 +9,13 @@ import { lastTurnMetadata, newChatId, type TurnMetadata } from '../core/chatSess
 import { CommandIds } from '../core/commandIds';
 import type { Explanation } from '../core/explanation';
 import type { Settings } from '../core/settings';
+import { turnPrompts, type RevertTarget } from '../core/turnRevert';
 import { resolveToolPath, type WorkspaceFolderLike } from '../core/workspacePaths';
 import { attachmentsOf } from './attachments';
 import { ResponseRenderer } from './responseRenderer';
 
 export type Acquisition =
-  | { kind: 'ready'; chat: Pick<ChatClient, 'runTurn' | 'knowsChat'>; serverSession: string }
+  | { kind: 'ready'; chat: Pick<ChatClient, 'runTurn' | 'knowsChat' | 'history'>; serverSession: string }
   | { kind: 'unavailable'; explanation: Explanation };
 
 export interface ParticipantDeps {
@@ -83,6 +84,17 @@ async function answer(deps: ParticipantDeps, { prompt, model, stream, token, ren
     token, // the Stop button: the client sends $/cancelRequest and the daemon drops Ollama's stream
   );
   renderer.finish(outcome);
+  if (renderer.changedFiles) await offerRevert(server.chat, stream, chatId, prompt);
   deps.observeTurn?.(outcome);
   return { metadata: { chatId, serverSession: server.serverSession } satisfies TurnMetadata };
+}
+
+/** A "Revert this turn" button under an answer that changed files, naming the daemon's turn. */
+async function offerRevert(chat: Pick<ChatClient, 'history'>, stream: vscode.ChatResponseStream, chatId: string, prompt: string): Promise<void> {
+  const history = await chat.history(chatId);
+  const prompts = history === undefined ? [] : turnPrompts(history);
+  const turn = prompts.lastIndexOf(prompt);
+  if (turn < 0) return; // a daemon without a record of the turn cannot revert it
+  const target: RevertTarget = { chatId, turn, prompt };
+  stream.button({ title: 'Revert this turn', command: CommandIds.revertTurn, arguments: [target] });
 }

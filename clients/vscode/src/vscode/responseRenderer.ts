@@ -8,6 +8,7 @@ import type { TurnListener, TurnOutcome } from '../core/chatClient';
 import { explainFailure } from '../core/explainFailure';
 import type { Explanation } from '../core/explanation';
 import type { ChatStatusParams, TokenKind, ToolCallParams } from '../core/protocol';
+import { WRITE_TOOLS } from '../core/protocol';
 import { changedPath, describeToolCall, describeToolCallUpdate } from '../core/toolCallLabels';
 
 export class ResponseRenderer implements TurnListener {
@@ -16,6 +17,8 @@ export class ResponseRenderer implements TurnListener {
   private wroteAnswer = false;
   private readonly announcedCalls = new Set<string>();
   private readonly referencedFiles = new Set<string>();
+  /** Whether a change to a file was made in this turn (a revert then has something to undo). */
+  changedFiles = false;
 
   constructor(
     private readonly stream: vscode.ChatResponseStream,
@@ -44,6 +47,7 @@ export class ResponseRenderer implements TurnListener {
     const update = describeToolCallUpdate(call);
     if (update !== undefined) this.stream.progress(update);
     this.referenceChangedFile(call);
+    if (call.status === 'completed' && WRITE_TOOLS.includes(call.name)) this.changedFiles = true;
   }
 
   onStatus(status: ChatStatusParams): void {

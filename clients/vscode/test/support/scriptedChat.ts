@@ -1,7 +1,7 @@
 /** A stand-in for the core's ChatClient: plays scripted daemon events into a turn. */
 import type { CancellationToken } from 'vscode-jsonrpc/node';
 import type { TurnListener, TurnOutcome } from '../../src/core/chatClient';
-import type { ChatStartParams, ChatStatusParams, ToolCallParams } from '../../src/core/protocol';
+import type { ChatHistoryResult, ChatStartParams, ChatStatusParams, ToolCallParams } from '../../src/core/protocol';
 
 export type ScriptedEvent =
   | { token: string; kind?: 'content' | 'thinking' }
@@ -20,6 +20,13 @@ export class ScriptedChat {
 
   async knowsChat(chatId: string): Promise<boolean> {
     return this.storedChats.has(chatId);
+  }
+
+  /** The chat as a daemon with a store keeps it: one user message per turn run. */
+  async history(chatId: string): Promise<ChatHistoryResult | undefined> {
+    const turns = this.turns.filter((turn) => turn.params.chatId === chatId);
+    if (turns.length === 0) return undefined;
+    return { chatId, messages: turns.map((turn) => ({ role: 'user', content: turn.params.prompt })) };
   }
 
   async runTurn(params: ChatStartParams, listener: TurnListener, token?: CancellationToken): Promise<TurnOutcome> {
