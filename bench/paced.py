@@ -16,6 +16,8 @@ import os
 import statistics
 from typing import Any
 
+from common import MODEL, goal, log
+
 RATES = (50, 500, 1000)  # tokens per second the fake sends
 SECONDS = 4.0  # of streaming per rate (3 in a quick run)
 
@@ -55,17 +57,56 @@ def paced_run(b: Any, relay: str, rate: int, seconds: float, model: str) -> dict
             "cpu_us_per_token": cpu / n * 1e6, "core_share": cpu / elapsed, "notifications": chat.notifications}
 
 
-def bench_paced(b: Any, relays: list[str], model: str, log: Any) -> dict[str, Any]:
-    seconds = 3.0 if b.cfg.get("runs", 5) < 5 else SECONDS
-    runs = 1 if b.cfg.get("runs", 5) < 5 else 3
+def measure(b: Any) -> dict[str, Any]:
+    seconds = 3.0 if b.quick else SECONDS
+    runs = 1 if b.quick else 3
     out: dict[str, Any] = {"rates": list(RATES), "seconds": seconds, "relays": {}}
-    for relay in relays:
+    for relay in b.relays:
         per_rate = {}
         for rate in RATES:
-            samples = [paced_run(b, relay, rate, seconds, model) for _ in range(runs)]
+            samples = [paced_run(b, relay, rate, seconds, MODEL) for _ in range(runs)]
             summary = {key: statistics.median(s[key] for s in samples) for key in samples[0]}
             per_rate[str(rate)] = summary
             log(f"paced {relay:13s} {rate:5d} tok/s asked, {summary['achieved_tokens_per_s']:6.0f} achieved: "
                 f"{summary['cpu_us_per_token']:6.1f} us CPU/token, {summary['core_share']:.2%} of a core")
         out["relays"][relay] = per_rate
     return out
+
+
+# ----------------------------------------------------------------------------- report
+
+GOAL_CORE_SHARE = 0.01  # of one core, at 1,000 tokens/s (issue 15, part 4)
+
+
+def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
+    relays = r["paced"]["relays"]
+    fastest = str(max(r["paced"]["rates"]))
+    share = relays.get("daemon", {}).get(fastest, {}).get("core_share")
+    anchors = [f"{relay} {per_rate[fastest]['core_share']:.1%}" for relay, per_rate in relays.items() if relay != "daemon"]
+    return [goal(4, "n/a" if share is None else f"{share:.1%} of a core", ", ".join(anchors) or "n/a",
+                 None if share is None else share <= GOAL_CORE_SHARE)]
+
+
+def section(r: dict[str, Any]) -> list[str]:
+    """CPU per token at a model's pace (bench/paced.py): the figure that matters."""
+    paced = r.get("paced")
+    if not paced:
+        return []
+    rates = paced["rates"]
+    L = ["## CPU at a model's pace", "",
+         f"One chat streamed by the fake at {', '.join(str(x) for x in rates)} tokens/s (a model on a CPU makes "
+         "tens a second, on a GPU a few hundred), each token its own NDJSON line and HTTP chunk, for "
+         f"{paced['seconds']:g} s, after a warm-up turn. CPU of every thread of the relay over the turn "
+         "(/proc/<pid>/task/*/schedstat). At such a pace every token is an event-loop wake-up, a socket read "
+         "and a pipe write of its own: that, not parsing, is what a token costs.", "",
+         "| Relay | " + " | ".join(f"{x}/s: achieved | µs/token | share of a core" for x in rates) + " |",
+         "|---|" + "---:|---:|---:|" * len(rates)]
+    for relay, per_rate in paced["relays"].items():
+        cells = []
+        for x in rates:
+            v = per_rate[str(x)]
+            cells += [f"{v['achieved_tokens_per_s']:,.0f}", f"{v['cpu_us_per_token']:,.0f}", f"{v['core_share']:.1%}"]
+        L.append(f"| {relay} | " + " | ".join(cells) + " |")
+    L.append("")
+    return L
+

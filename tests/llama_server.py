@@ -31,14 +31,14 @@ class LlamaServer:
         self.log_path = log_path
 
     @classmethod
-    def start(cls, *extra: str) -> LlamaServer:
+    def start(cls, *extra: str, context: int = CONTEXT) -> LlamaServer:
         binary = real_part("llama-server/bin/llama-server", "30-llama-server.sh")
         model = real_part("smollm2.gguf", "30-llama-server.sh")
         port = _free_port()
         log_path = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
         command = [
             str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port), "--alias", MODEL,
-            "--threads", "1", "--parallel", "1", "--ctx-size", str(CONTEXT), "--slots", *extra,
+            "--threads", "1", "--parallel", "1", "--ctx-size", str(context), "--slots", *extra,
         ]  # fmt: skip
         with log_path.open("wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

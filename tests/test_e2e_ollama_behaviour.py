@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
+import json
 import os
 import sys
 
@@ -145,6 +147,34 @@ async def test_a_long_chat_drops_its_oldest_turns_from_the_request(daemon: Daemo
     for i, message in enumerate(last):
         if message["role"] == "tool":  # its call is in the request too
             assert any(m.get("tool_calls") for m in last[:i])
+
+
+async def test_a_full_window_keeps_the_prompt_prefix_from_request_to_request(daemon: Daemon, fake: FakeOllama):
+    """Ollama reuses its cache of the prompt up to the first difference from the previous
+    request: once the window is full, each request still starts with the whole previous one
+    (tool definitions and system prompt included), except at the rare trims."""
+    turns, num_ctx = 50, 4096
+    fake.script(*[Reply.text([f"answer {i}:", *[" word"] * 25]) for i in range(turns)])
+    for i in range(turns):
+        prompt = f"question {i}: " + "detail " * 25
+        await daemon.request("chat/start", {"chatId": "c1", "prompt": prompt, "system": "be kind",
+                                            "options": {"num_ctx": num_ctx}})
+
+    bodies = [r.body for r in fake.requests]
+    assert len(bodies) == turns and bodies[0]["tools"], "the model was offered the workspace tools"
+    trims = 0
+    for previous, current in itertools.pairwise(bodies):
+        assert current["tools"] == previous["tools"]
+        assert current["messages"][0] == {"role": "system", "content": "be kind"}
+        trims += current["messages"][: len(previous["messages"])] != previous["messages"]
+        # the daemon's own (conservative) estimate: 3 characters a token
+        prompt_chars = len(json.dumps(current["messages"])) + len(json.dumps(current["tools"]))
+        assert prompt_chars / 3 < num_ctx
+    assert bodies[-1]["messages"][1]["content"] != bodies[0]["messages"][1]["content"], "the window filled"
+    # each turn is ~120 estimated tokens: dropping one turn at a time would change every request's
+    # beginning from about turn 20 on; halving the room changes it once every few turns
+    assert 1 <= trims <= turns // 5
+    assert states(daemon).count("truncated") == trims
 
 
 # -- slow and silent moments ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ollama_chatd import llm
-from ollama_chatd.tools import ripgrep, search, walk
+from ollama_chatd.tools import builtin, ripgrep, search, walk
 from ollama_chatd.tools.edits import ProposedEdit, apply_to_disk
 from ollama_chatd.tools.registry import TOOLS, check_arguments, find_tool, tool_specs
 from ollama_chatd.tools.workspace import Folder, ToolError, Workspace
@@ -194,6 +194,12 @@ def test_list_directory_caps_at_500_entries(ws: Workspace, root: Path) -> None:
     assert len(out) == 501
     assert "120 more entries not shown" in out[-1]
     assert "path=" in out[-1]
+
+
+def test_list_directory_answers_within_its_budget(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(builtin, "LIST_TIME_BUDGET", -1.0)  # over before the first entry
+    out = call(ws, "list_directory")
+    assert out.startswith("(the listing stopped at its") and "so it is incomplete" in out
 
 
 def test_list_directory_of_a_file_or_missing(ws: Workspace) -> None:

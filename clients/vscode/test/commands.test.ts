@@ -183,6 +183,15 @@ describe('the approval prompt', () => {
     assert.deepEqual(shown.items, ['Allow', 'Always allow (this session)', 'Deny']);
   });
 
+  test('a command is shown exactly, and "always" is for that command', async () => {
+    const command = 'pytest -x && echo done';
+    const run = { ...request, name: 'run_command', arguments: { command }, title: command, diff: '' };
+    await createPermissionPrompt()(run, new CancellationTokenSource().token);
+    const [shown] = user.messages;
+    assert.equal(shown.message, 'Ollama wants to run a command in your workspace');
+    assert.match(shown.detail!, /^\$ pytest -x && echo done\n\n.*stops asking for this exact command/);
+  });
+
   test('a long diff is cut in the dialog', async () => {
     const diff = Array.from({ length: 200 }, (_, i) => `+line ${i}`).join('\n');
     await createPermissionPrompt()({ ...request, diff }, new CancellationTokenSource().token);

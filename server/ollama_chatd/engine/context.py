@@ -5,10 +5,11 @@ fit, the oldest whole turns are left out of the request (never the system
 prompt, never the newest user message, never half of a tool exchange). The
 history itself keeps everything; only the request is trimmed.
 
-Trimming goes in large steps: down to about half the budget (`REFILL_SHARE`), not
-just below it. The request's beginning then stays the same for many turns, so the
-model server keeps reusing its cache of the prompt's prefix (its KV cache) instead
-of re-reading the whole history after each turn once the window is full.
+Trimming goes in large steps: down to about half the room the system prompt and the
+tool definitions leave for the history (`REFILL_SHARE`), not just below the budget.
+The request's beginning then stays the same for several turns, so the model server
+keeps reusing its cache of the prompt's prefix (its KV cache) instead of re-reading
+the whole history after each turn once the window is full.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ollama_chatd.structuring import is_integer
 CHARS_PER_TOKEN = 3
 MESSAGE_OVERHEAD_TOKENS = 4  # role markers and separators of the chat template
 MAX_ANSWER_RESERVE = 2048
-REFILL_SHARE = 0.5  # after a trim, the history fills about this share of the budget
+REFILL_SHARE = 0.5  # after a trim, the history fills about this share of the room left for it
 
 
 def context_size(info: llm.ModelInfo, options: dict | None, max_context: int) -> int:
@@ -65,7 +66,8 @@ def fit_window(
 ) -> int:
     """The index from which the history is sent (at least `start`): `start` itself while
     everything from it fits in `budget` tokens, else the oldest turn from which the history
-    fills at most `REFILL_SHARE` of the budget. One pass over the messages.
+    fills at most `REFILL_SHARE` of the room the system prompt and `tools` leave in the
+    budget. One pass over the messages.
 
     `messages[0]` may be the system prompt, always kept; `start` is where the window
     began last time, so a window only ever moves forward (a stable prefix lets the
@@ -78,7 +80,7 @@ def fit_window(
     costs = [message_tokens(message) for message in messages[start:]]
     if fixed + sum(costs) <= budget:
         return start
-    target = budget * REFILL_SHARE
+    target = fixed + (budget - fixed) * REFILL_SHARE
     suffix = fixed
     chosen = None
     for index in range(len(messages) - 1, start - 1, -1):  # newest first, summing as we go

@@ -9,10 +9,12 @@ Callers run them in a worker thread; they hold no state between calls.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from . import interrupt
 from . import walk as walking
 from .workspace import ToolError, Workspace
 
@@ -24,6 +26,7 @@ LIST_DEFAULT_DEPTH = 2
 LIST_MAX_DEPTH = 5
 LIST_MAX_ENTRIES = 500
 LIST_COUNT_LIMIT = 100_000  # past this, "more than N" is precise enough
+LIST_TIME_BUDGET = 10.0
 
 
 # -- read_file ---------------------------------------------------------------
@@ -105,16 +108,21 @@ def _read_footer(start: int, last: int, end: int, total: int) -> str:
 def list_directory(ws: Workspace, args: Args) -> str:
     depth = min(max(args.get("depth") or LIST_DEFAULT_DEPTH, 1), LIST_MAX_DEPTH)
     plans = walk_plans(ws, args.get("path"))
+    deadline = time.monotonic() + LIST_TIME_BUDGET
     shown: list[str] = []
     left_out = 0
+    stopped = False  # by the time budget or the turn's cancel: counts are lower bounds
     for entry in _entries_with_folder_roots(ws, plans, depth):
+        if time.monotonic() > deadline or interrupt.requested():
+            stopped = True
+            break
         if len(shown) < LIST_MAX_ENTRIES:
             shown.append(entry)
         else:
             left_out += 1
             if left_out >= LIST_COUNT_LIMIT:
                 break
-    return _listing_text(ws, plans, shown, left_out)
+    return _listing_text(ws, plans, shown, left_out, stopped)
 
 
 def _entries_with_folder_roots(ws: Workspace, plans: list[walking.Walk], depth: int) -> Iterator[str]:
@@ -125,15 +133,20 @@ def _entries_with_folder_roots(ws: Workspace, plans: list[walking.Walk], depth: 
             yield entry.display + "/" if entry.is_dir else entry.display
 
 
-def _listing_text(ws: Workspace, plans: list[walking.Walk], shown: list[str], left_out: int) -> str:
+def _listing_text(ws: Workspace, plans: list[walking.Walk], shown: list[str], left_out: int, stopped: bool) -> str:
     notes = [_ignored_note(ws, plan) for plan in plans if plan.start_was_ignored]
-    if not shown:
+    if not shown and not stopped:
         notes.insert(0, "(empty directory)")
     if left_out:
-        more = f"more than {left_out}" if left_out >= LIST_COUNT_LIMIT else str(left_out)
+        more = f"more than {left_out}" if left_out >= LIST_COUNT_LIMIT or stopped else str(left_out)
         notes.append(
             f"... {more} more entries not shown (the listing is capped at "
             f"{LIST_MAX_ENTRIES}); list a subfolder with path=... or use a smaller depth"
+        )
+    if stopped:
+        notes.append(
+            f"(the listing stopped at its {LIST_TIME_BUDGET:g} s budget, so it is incomplete; "
+            f"list a subfolder with path=... or use a smaller depth)"
         )
     return "\n".join(shown + notes)
 

@@ -98,7 +98,8 @@ TOOLS: tuple[ToolDef, ...] = (
         description=(
             "Find files whose path matches a glob. '*' matches within one folder name, '**' "
             "across folders; a glob without '/' matches file names at any depth ('*.py'). "
-            "Returns workspace paths, one per line. Files ignored by .gitignore are left out."
+            "Returns workspace paths of files, one per line (a glob ending in '/' finds folders). "
+            "Files ignored by .gitignore are left out."
         ),
         parameters=_schema(
             ["glob"],

@@ -276,7 +276,8 @@ def _walk_for_glob(ws: Workspace, glob: Glob, deadline: float) -> proposed.Found
         for entry in entries:
             if time.monotonic() > deadline or interrupt.requested():
                 return proposed.Found(found, complete=False)
-            if (entry.is_dir or not glob.directories_only) and glob.matches(entry.rel, entry.display):
+            # Regular files, as rg lists them; folders only for a glob ending in "/".
+            if (entry.is_dir if glob.directories_only else entry.is_file) and glob.matches(entry.rel, entry.display):
                 found.append(entry.display + "/" if entry.is_dir else entry.display)
     return proposed.Found(found, complete=True)
 

@@ -23,6 +23,8 @@ export function describeToolCall(name: string, args: Record<string, unknown>): s
       return `Editing ${path ?? 'a file'}`;
     case 'delete_file':
       return `Deleting ${path ?? 'a file'}`;
+    case 'run_command':
+      return `Running ${text(args.command) ?? 'a command'}`;
     default:
       return `Running the tool ${name}`;
   }

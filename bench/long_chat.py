@@ -1,0 +1,144 @@
+"""Issue 15, part 5: the daemon's own work per turn in a long chat, with the store on.
+
+One chat of 500 turns (prompts and answers of ~100 tokens each, the chat's window 8,192
+tokens) through the daemon over its stdio against the fake Ollama, the chat store in the
+bench's scratch folder. Each turn's *request leg* runs from writing `chat/start` to the fake
+having the whole HTTP request (its `received_at`; both clocks CLOCK_MONOTONIC): the daemon's
+work from reading `chat/start` to writing the request, plus the pipe and the loopback. The
+anchor, measured in the same run: the bench posting the daemon's own last request directly to
+the fake (`direct`), the loopback leg any client pays for a request of that size. The daemon's
+work is the request leg minus that anchor.
+
+The history grows by two messages a turn while the window holds a bounded part of it, so the
+work must not grow once the window is full: turn 500 is compared with the turns right after
+the window first filled.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import statistics
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from common import MODEL, goal, log, median, ms
+from fakeproc import text
+from rig import Bench
+
+TURNS = 500
+SAMPLES = 20  # turns measured of each kind, interleaved
+PROMPT = "Please look at this part of the code and tell me what it does, line by line. " * 5
+ANSWER = "It reads the file, splits it into lines and counts the words of each one. " * 5
+GOAL_MS = 5.0
+GOAL_GROWTH_MS = 0.5  # turn 500 over the turns after the window filled: noise, not growth
+
+
+def direct_leg(url: str, body: dict[str, Any], fake: Any, samples: int = 20) -> float:
+    """Median seconds from writing `body` as a POST to the fake having all of it."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    data = json.dumps(body).encode()
+    legs = []
+    try:
+        for _ in range(samples):
+            fake.reset()
+            fake.script(text(["ok"]))
+            t0 = time.monotonic()
+            conn.request("POST", "/api/chat", body=data, headers={"Content-Type": "application/json"})
+            conn.getresponse().read()
+            legs.append(fake.requests()[0]["received_at"] - t0)
+    finally:
+        conn.close()
+    return statistics.median(legs)
+
+
+def measured_turn(b: Bench, proc: Any, chat_id: str, turn: int) -> tuple[float, dict[str, Any]]:
+    """One turn; its request leg (seconds) and the request the fake received."""
+    b.fake.reset()
+    b.fake.script(text([f"{turn}: ", *ANSWER.split(" ")]))
+    _, waiter = proc.request("chat/start", {"chatId": chat_id, "prompt": f"{turn}. {PROMPT}", "model": MODEL})
+    answer = proc.wait(waiter, 30)
+    if answer.error:
+        b.problem(f"long chat {chat_id} turn {turn}: {answer.error}")
+    request = b.fake.requests()[0]
+    return request["received_at"] - waiter.sent_at, request["body"]
+
+
+def grow(b: Bench, proc: Any, chat_id: str, turns: range) -> None:
+    """Turns not measured: the chat's history grows."""
+    b.fake.reset()
+    b.fake.script(*[text([f"{turn}: ", *ANSWER.split(" ")]) for turn in turns])
+    for turn in turns:
+        answer = proc.wait(proc.request("chat/start", {"chatId": chat_id, "prompt": f"{turn}. {PROMPT}",
+                                                       "model": MODEL})[1], 30)
+        if answer.error:
+            b.problem(f"long chat {chat_id} turn {turn}: {answer.error}")
+
+
+def measure(b: Bench) -> dict[str, Any]:
+    """Three chats in one daemon, measured in interleaved rounds so that they share the machine's
+    moments: new chats (turn 1), the long chat (its last turns up to 500), and a chat whose window
+    has just filled (its history no longer than the window)."""
+    proc, _ = b.start("daemon")
+    cold, _ = measured_turn(b, proc, "warm-up", 1)  # the session's first turn: connection, lazy imports
+    grow(b, proc, "long", range(1, TURNS - SAMPLES + 1))
+    filled_turn = 0
+    while True:  # until a request holds less than the whole history (no system prompt: 2 messages a turn)
+        filled_turn += 1
+        if len(measured_turn(b, proc, "filled", filled_turn)[1]["messages"]) < 2 * filled_turn - 1:
+            break
+    legs: dict[str, list[float]] = {"new": [], "long": [], "filled": []}
+    b.wait_quiet()
+    with b.load(proc) as meter:
+        for i in range(SAMPLES):
+            legs["new"].append(measured_turn(b, proc, f"new-{i}", 1)[0])
+            leg, last_body = measured_turn(b, proc, "long", TURNS - SAMPLES + 1 + i)
+            legs["long"].append(leg)
+            legs["filled"].append(measured_turn(b, proc, "filled", filled_turn + 1 + i)[0])
+    b.finish("daemon", proc, "long chat")
+    anchor = direct_leg(b.fake.url, last_body, b.fake)
+    out = {"turns": TURNS, "samples": SAMPLES, "cold_first_turn_ms": ms(cold), "window_filled_turn": filled_turn,
+           "direct_leg_ms": ms(anchor), "messages_sent_last": len(last_body["messages"]),
+           "history_messages_last": 2 * TURNS, "other_load_cores": meter.foreign_cores,
+           **{f"{kind}_ms": ms(median(values)) for kind, values in legs.items()},
+           "samples_ms": {kind: [round(ms(x), 3) for x in values] for kind, values in legs.items()}}
+    out["own_work_ms"] = out["long_ms"] - out["direct_leg_ms"]
+    out["growth_ms"] = out["long_ms"] - out["filled_ms"]
+    log(f"long chat: request leg, median of {SAMPLES}: turn 1 of a new chat {out['new_ms']:.2f} ms, turns "
+        f"{TURNS - SAMPLES + 1}-{TURNS} {out['long_ms']:.2f} ms, a chat whose window just filled (turn "
+        f"{filled_turn}) {out['filled_ms']:.2f} ms; the request posted directly {out['direct_leg_ms']:.2f} ms "
+        f"(the session's first turn {out['cold_first_turn_ms']:.1f} ms)")
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
+    c = r["long_chat"]
+    ok = c["own_work_ms"] <= GOAL_MS and c["growth_ms"] <= GOAL_GROWTH_MS
+    return [goal(5, f"{c['own_work_ms']:.2f} ms at turns {c['turns'] - c['samples'] + 1}-{c['turns']} (request leg "
+                 f"{c['long_ms']:.2f} ms, {c['growth_ms']:+.2f} ms over a chat whose window just filled); turn 1 "
+                 f"of a new chat {c['new_ms']:.2f} ms",
+                 f"the same request posted directly: {c['direct_leg_ms']:.2f} ms", ok)]
+
+
+def section(r: dict[str, Any]) -> list[str]:
+    c = r["long_chat"]
+    first = c["turns"] - c["samples"] + 1
+    return ["## Long chats (issue 15, part 5)", "",
+            f"One daemon, the chat store on, prompts and answers of ~100 tokens, the tiny model's 8,192-token "
+            f"window. A chat is grown to {first - 1} turns; then {c['samples']} rounds interleave turn 1 of a new "
+            f"chat, the long chat's turns {first}-{c['turns']} ({c['history_messages_last']:,} messages at the "
+            f"end, {c['messages_sent_last']} of them sent), and a chat whose window has just filled (from turn "
+            f"{c['window_filled_turn']}), so that all three share the machine's moments. *Request leg*: "
+            "`chat/start` written -> the fake Ollama has the whole HTTP request (the daemon's work, the stdin pipe "
+            "and the loopback); *direct*: the long chat's last request posted by the bench itself, the loopback "
+            "any client pays. Medians.", "",
+            f"| turn 1 of a new chat | window just filled | turns {first}-{c['turns']} | direct (anchor) "
+            "| daemon's own work at turn 500 | over the just-filled chat | the session's first turn |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {c['new_ms']:.2f} ms | {c['filled_ms']:.2f} ms | {c['long_ms']:.2f} ms | {c['direct_leg_ms']:.2f} ms "
+            f"| {c['own_work_ms']:.2f} ms | {c['growth_ms']:+.2f} ms | {c['cold_first_turn_ms']:.1f} ms |", ""]
