@@ -77,6 +77,16 @@ def grow(b: Bench, proc: Any, chat_id: str, turns: range) -> None:
             b.problem(f"long chat {chat_id} turn {turn}: {answer.error}")
 
 
+def resumed_leg(b: Bench) -> float:
+    """The long chat continued by a new daemon (the editor reopened): its history comes from
+    the store, and the window is chosen again from the whole history (once)."""
+    proc, _ = b.start("daemon")
+    measured_turn(b, proc, "warm-up-2", 1)  # the connection and lazy imports, as before
+    leg, _ = measured_turn(b, proc, "long", TURNS + 1)
+    b.finish("daemon", proc, "long chat resumed")
+    return leg
+
+
 def measure(b: Bench) -> dict[str, Any]:
     """Three chats in one daemon, measured in interleaved rounds so that they share the machine's
     moments: new chats (turn 1), the long chat (its last turns up to 500), and a chat whose window
@@ -98,9 +108,10 @@ def measure(b: Bench) -> dict[str, Any]:
             legs["long"].append(leg)
             legs["filled"].append(measured_turn(b, proc, "filled", filled_turn + 1 + i)[0])
     b.finish("daemon", proc, "long chat")
+    resumed = resumed_leg(b)
     anchor = direct_leg(b.fake.url, last_body, b.fake)
     out = {"turns": TURNS, "samples": SAMPLES, "cold_first_turn_ms": ms(cold), "window_filled_turn": filled_turn,
-           "direct_leg_ms": ms(anchor), "messages_sent_last": len(last_body["messages"]),
+           "direct_leg_ms": ms(anchor), "resumed_ms": ms(resumed), "messages_sent_last": len(last_body["messages"]),
            "history_messages_last": 2 * TURNS, "other_load_cores": meter.foreign_cores,
            **{f"{kind}_ms": ms(median(values)) for kind, values in legs.items()},
            "samples_ms": {kind: [round(ms(x), 3) for x in values] for kind, values in legs.items()}}
@@ -109,7 +120,8 @@ def measure(b: Bench) -> dict[str, Any]:
     log(f"long chat: request leg, median of {SAMPLES}: turn 1 of a new chat {out['new_ms']:.2f} ms, turns "
         f"{TURNS - SAMPLES + 1}-{TURNS} {out['long_ms']:.2f} ms, a chat whose window just filled (turn "
         f"{filled_turn}) {out['filled_ms']:.2f} ms; the request posted directly {out['direct_leg_ms']:.2f} ms "
-        f"(the session's first turn {out['cold_first_turn_ms']:.1f} ms)")
+        f"(the session's first turn {out['cold_first_turn_ms']:.1f} ms; the long chat's next turn in a new "
+        f"daemon, from the store, {out['resumed_ms']:.1f} ms)")
     return out
 
 
@@ -138,7 +150,13 @@ def section(r: dict[str, Any]) -> list[str]:
             "and the loopback); *direct*: the long chat's last request posted by the bench itself, the loopback "
             "any client pays. Medians.", "",
             f"| turn 1 of a new chat | window just filled | turns {first}-{c['turns']} | direct (anchor) "
-            "| daemon's own work at turn 500 | over the just-filled chat | the session's first turn |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
+            "| daemon's own work at turn 500 | over the just-filled chat | the session's first turn "
+            f"| turn {c['turns'] + 1} in a new daemon |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
             f"| {c['new_ms']:.2f} ms | {c['filled_ms']:.2f} ms | {c['long_ms']:.2f} ms | {c['direct_leg_ms']:.2f} ms "
-            f"| {c['own_work_ms']:.2f} ms | {c['growth_ms']:+.2f} ms | {c['cold_first_turn_ms']:.1f} ms |", ""]
+            f"| {c['own_work_ms']:.2f} ms | {c['growth_ms']:+.2f} ms | {c['cold_first_turn_ms']:.1f} ms "
+            f"| {c['resumed_ms']:.1f} ms |", "",
+            f"*The session's first turn* opens the connection to Ollama and loads what a turn loads lazily. *Turn "
+            f"{c['turns'] + 1} in a new daemon*: the long chat continued after a restart (the editor reopened), once "
+            "that daemon has run a turn of another chat: the history is read from the store and the window chosen "
+            "again from the whole history, once.", ""]
