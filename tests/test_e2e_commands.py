@@ -217,7 +217,27 @@ async def test_what_a_command_leaves_running_ends_with_it(spawn_daemon, fake: Fa
     assert not _alive(int(pid))
 
 
-@pytest.mark.parametrize("how", ["chat/cancel", "$/cancelRequest", "daemon exit"])
+async def test_a_process_that_leaves_the_group_still_ends_with_the_command(
+    spawn_daemon, fake: FakeOllama, workspace: Path
+):
+    daemon = await open_daemon(spawn_daemon, workspace)
+    answer_permission(daemon, "allow")
+    escaper = (
+        f"{PY} -c 'import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); os.setsid();"
+        f" print(\"escaper\", os.getpid(), flush=True); time.sleep(300)'"
+    )
+    # In a subshell that exits at once: the escaper is an orphan in a session of its own.
+    fake.script(Reply.text([], tool_calls=[run(f"({escaper} &); sleep 0.5; echo done")]), Reply.text(["ok"]))
+
+    await daemon.request("chat/start", {"chatId": "c1", "prompt": "run"}, timeout=20)
+
+    content = tool_messages(fake, 1)[0]["content"]
+    [pid] = re.findall(r"escaper (\d+)", content)
+    assert "done\n[exit code 0" in content
+    assert not _alive(int(pid))
+
+
+@pytest.mark.parametrize("how", ["chat/cancel", "$/cancelRequest", "daemon exit", "daemon killed"])
 async def test_a_cancel_ends_every_process_of_the_command(spawn_daemon, fake: FakeOllama, workspace: Path, how):
     daemon = await open_daemon(spawn_daemon, workspace)
     answer_permission(daemon, "allow")
@@ -237,14 +257,17 @@ async def test_a_cancel_ends_every_process_of_the_command(spawn_daemon, fake: Fa
         daemon.cancel_request(msg_id)
         with pytest.raises(RpcError, match="-32800"):
             await answer
-    else:
+    elif how == "daemon exit":
         daemon.process.stdin.close()
         await daemon.wait_exit()
+    else:
+        daemon.process.kill()  # SIGKILL: the command's supervisor notices (PR_SET_PDEATHSIG)
+        await daemon.process.wait()
 
     while any(_alive(pid) for pid in pids) and time.monotonic() - cancelled < 3:
         await asyncio.sleep(0.05)
     assert not any(_alive(pid) for pid in pids), f"still running {time.monotonic() - cancelled:.1f} s after the cancel"
-    if how != "daemon exit":
+    if how.startswith("$") or how.startswith("chat"):
         assert command_updates(daemon)[-1]["status"] == "cancelled"
 
 

@@ -123,9 +123,9 @@ def command_tool(
             "(Debian and Ubuntu: `apt install bubblewrap`) or set commandSandbox to false",
         )
     names = [*CREDENTIAL_VARIABLES, *([settings.api_key_env] if settings.api_key_env else [])]
-    held = [settings.headers, *(server.headers for server in mcp_servers if isinstance(server, HttpServer))]
     keys = {name: os.environ[name] for name in names if os.environ.get(name)}
-    secrets = secret_values({f"{i}.{name}": value for i, headers in enumerate([*held, keys]) for name, value in headers.items()})
+    held = [settings.headers, keys, *(server.headers for server in mcp_servers if isinstance(server, HttpServer))]
+    secrets = [secret for values in held for secret in secret_values(values)]
     return RunCommand(
         workspace,
         approver,

@@ -6,6 +6,6 @@ confines every path and reads files safely, `walk` lists the tree as git would
 applies changes, `builtin` holds the tools that read, `change_tools` those that
 change files, and `registry` their names, descriptions and argument schemas. `runner` is the engine's asynchronous side of
 them: it runs each call in a worker thread and asks before any change. `commands` is
-`run_command` (asked for each time: `command_policy`; its processes: `command_process`;
-its output, bounded: `command_output`).
+`run_command` (asked for each time: `command_policy`; its processes: `command_process`
+and `command_supervisor`, which ends them all; its output, bounded: `command_output`).
 """

@@ -1,14 +1,13 @@
-"""Starting a command in its own process group (optionally in a bubblewrap sandbox),
-reading what it writes, and ending every process of the group.
+"""Starting a command (under `command_supervisor`, or in a bubblewrap sandbox) in its own
+process group, reading what it writes, and ending every process of it.
 
-Why a process group: the shell's children (a test runner and its workers) stay in it,
-so one `killpg` reaches them all, grandchildren that trap SIGTERM included (SIGKILL
-follows after a grace period). A process that leaves the group itself (`setsid`,
-a daemonizing server) escapes it; in the sandbox it cannot escape, because the
-sandbox's PID namespace ends, and the kernel kills everything in it, when the
-command ends. (A subreaper, PR_SET_CHILD_SUBREAPER, would collect escapers too,
-but only the daemon could be it, and the daemon's other children, such as MCP
-servers, would then be mixed with the commands' orphans.)
+Two nets, so that no process of a command survives it. The process group: the shell's
+children (a test runner and its workers) stay in it, so one `killpg` reaches them all,
+grandchildren that trap SIGTERM included (SIGKILL follows after a grace period). And
+the supervisor, a child subreaper, for a process that leaves the group (`setsid`, a
+daemonizing server): it stays the supervisor's descendant, and the supervisor ends it.
+In the sandbox, its PID namespace does that job: the kernel kills everything in it
+when the command ends.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import asyncio
 import os
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +24,10 @@ from pathlib import Path
 from .command_output import CommandOutput
 
 KILL_GRACE_SECONDS = 2.0
+# The supervisor's own SIGKILLs come at KILL_GRACE_SECONDS: ours, to the group, only after it
+# had time to send them (killing it first would let escapers of the group live on).
+_SUPERVISOR_SECONDS = KILL_GRACE_SECONDS + 1.0
+_SUPERVISOR = str(Path(__file__).with_name("command_supervisor.py"))
 _POLL_SECONDS = 0.05
 
 
@@ -33,6 +37,12 @@ def find_bwrap() -> str | None:
 
 def shell_argv(command: str, shell: str) -> list[str]:
     return [shell, "-c", command]
+
+
+def supervised(argv: Sequence[str]) -> list[str]:
+    """`argv` under `command_supervisor`, which ends every process it starts (escapers of
+    the process group included) when it exits, is stopped, or the daemon dies."""
+    return [sys.executable, "-I", "-S", _SUPERVISOR, f"{KILL_GRACE_SECONDS:g}", *argv]
 
 
 def sandboxed(argv: Sequence[str], bwrap: str, writable: Sequence[Path], cwd: Path) -> list[str]:
@@ -106,7 +116,7 @@ class RunningCommand:
         period; then read what they wrote until the pipe closes (briefly: a process
         that escaped the group may hold it open)."""
         if _signal_group(self.pgid, signal.SIGTERM):
-            deadline = time.monotonic() + KILL_GRACE_SECONDS
+            deadline = time.monotonic() + _SUPERVISOR_SECONDS
             while await asyncio.to_thread(_group_alive, self.pgid) and time.monotonic() < deadline:
                 await asyncio.sleep(_POLL_SECONDS)
             _signal_group(self.pgid, signal.SIGKILL)

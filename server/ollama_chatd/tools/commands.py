@@ -25,7 +25,7 @@ from ollama_chatd.events import Decision, ToolCallStatus
 
 from .command_output import SHOWN_CHARS, CommandOutput
 from .command_policy import CommandPolicy
-from .command_process import RunningCommand, sandboxed, shell_argv
+from .command_process import RunningCommand, sandboxed, shell_argv, supervised
 from .registry import check_arguments
 from .workspace import ToolError, Workspace
 
@@ -87,6 +87,8 @@ class RunCommand:
         command = arguments["command"]
         if not command.strip():
             raise ToolError("command is empty; give the shell command to run, e.g. 'pytest -x'")
+        if "\x00" in command:
+            raise ToolError("command contains a NUL character, which no shell command can hold; remove it")
         timeout = min(arguments.get("timeout") or self._settings.timeout, self._settings.timeout)
         if not self._policy.runs_without_asking(command):
             report("awaiting_permission")
@@ -132,7 +134,8 @@ class RunCommand:
     def _argv(self, command: str, root: Path) -> list[str]:
         argv = shell_argv(command, self._settings.shell)
         if self._settings.bwrap is None:
-            return argv
+            return supervised(argv)
+        # The sandbox's PID namespace ends every process of the command already.
         return sandboxed(argv, self._settings.bwrap, [folder.path for folder in self._workspace.folders], root)
 
     def kill_all(self) -> None:
