@@ -157,13 +157,13 @@ def cases(tree: Path) -> list[dict[str, Any]]:
     cap = search.SEARCH_MAX_RESULTS
     numbered = ("--line-number", "--no-heading", "--with-filename", "--color=never")
     return [
-        dict(what=f"search_text rare literal {rare!r}", tool=search.search_text,
+        dict(what=f"search_text rare literal `{rare}`", tool=search.search_text,
              arguments={"pattern": rare, "max_results": cap}, rg=(*numbered, "--fixed-strings", rare, "."),
              same=lambda answer, lines: same_search(answer, [line.removeprefix("./") for line in lines], cap)),
-        dict(what=f"search_text regex {pattern!r}", tool=search.search_text,
+        dict(what=f"search_text regex `{pattern}`", tool=search.search_text,
              arguments={"pattern": pattern, "max_results": cap}, rg=(*numbered, pattern, "."),
              same=lambda answer, lines: same_search(answer, [line.removeprefix("./") for line in lines], cap)),
-        dict(what="find_files '**/*.py'", tool=search.find_files, arguments={"glob": "**/*.py"},
+        dict(what="find_files `**/*.py`", tool=search.find_files, arguments={"glob": "**/*.py"},
              rg=("--files", "--glob=*.py"), same=same_files),
     ]
 
@@ -270,7 +270,7 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
         return [goal(2, t["error"], "rg", None)]
     rows = [row for tree in t["trees"] for row in tree["rows"]]
     worst = max(rows, key=lambda row: row["ratio"])
-    scale = goal(2, f"worst {worst['ratio']:.2f}x ({worst['what']}, {worst['cache']}); {sum(row['same'] for row in rows)} "
+    scale = goal(2, f"worst {worst['ratio']:.2f}x ({_cell(worst['what'])}, {worst['cache']}); {sum(row['same'] for row in rows)} "
                  f"of {len(rows)} with rg's results", f"rg on the same trees: {worst['rg_s']:.3f} s for that one",
                  all(row["passed"] for row in rows), goal=f"search_text and find_files within {GOAL_RATIO}x of ripgrep, same results")
     budget = goal(2, "; ".join(f"{row['tool']} answered in {row['seconds']} s" + (" with a note" if row["noted"] else " **without a note**")
@@ -281,6 +281,11 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
 
 def section(r: dict[str, Any]) -> list[str]:
     return markdown(r["tools_scale"])
+
+
+def _cell(text: str) -> str:
+    """Text for a markdown table cell: a "|" (as in a regex) would end the cell."""
+    return text.replace("|", "\\|")
 
 
 def markdown(result: dict[str, Any]) -> list[str]:
@@ -304,8 +309,8 @@ def markdown(result: dict[str, Any]) -> list[str]:
         lines += [f"**{tree['name']}** ({tree['files']:,} files)", "",
                   "| Tool call | Cache | ollama-chatd | rg | Ratio | Same results | Goal |", "|---|---|---|---|---|---|---|"]
         for row in tree["rows"]:
-            lines.append(f"| {row['what']} | {row['cache']} | {row['ours_s']:.3f} s | {row['rg_s']:.3f} s "
-                         f"(`rg {row['rg']}`) | {row['ratio']:.2f}x | {'yes' if row['same'] else '**no**'} | "
+            lines.append(f"| {_cell(row['what'])} | {row['cache']} | {row['ours_s']:.3f} s | {row['rg_s']:.3f} s "
+                         f"(`rg {_cell(row['rg'])}`) | {row['ratio']:.2f}x | {'yes' if row['same'] else '**no**'} | "
                          f"{'**PASS**' if row['passed'] else '**FAIL**'} |")
         lines.append("")
     for row in result.get("budget", []):
