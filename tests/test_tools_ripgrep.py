@@ -12,12 +12,12 @@ from typing import Any
 
 import psutil
 import pytest
-from test_tools_builtin import make_tree
-from test_tools_gitignore import FILES, FOLDERS, GITIGNORE
 
 from ollama_chatd.tools import interrupt, ripgrep, search
 from ollama_chatd.tools.registry import check_arguments, find_tool
 from ollama_chatd.tools.workspace import Folder, Workspace
+from test_tools_builtin import make_tree
+from test_tools_gitignore import FILES, FOLDERS, GITIGNORE
 
 pytestmark = pytest.mark.skipif(ripgrep.binary() is None, reason="rg missing: scripts/setup/10-python.sh installs it")
 
