@@ -12,6 +12,9 @@ from typing import Any
 
 import psutil
 import pytest
+import regex
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ollama_chatd.tools import interrupt, ripgrep, search
 from ollama_chatd.tools.registry import check_arguments, find_tool
@@ -127,6 +130,38 @@ def test_unsaved_buffers_are_searched_instead_of_the_disk(
     ],
 )
 def test_every_pattern_gives_the_same_lines(monkeypatch: pytest.MonkeyPatch, ws: Workspace, pattern: str) -> None:
+    with_rg, in_python = both_engines(monkeypatch, ws, "search_text", pattern=pattern, max_results=500)
+    assert with_rg == in_python
+
+
+# Pieces of patterns, both dialects' syntax and not: any pattern built of them that
+# rust_compatible lets through must give the walk's answer.
+_ATOMS = ["HIT", "tmp", "a", "x", " ", ".", r"\w", r"\W", r"\s", r"\S", r"\d", r"\D", r"\b", "^", "$",
+          "[a-k]", "[^x]", r"[\t-\r]", r"\n", r"\.", "(?i)", "[[:alpha:]]", r"\Z", "(?=x)", "{"]
+_REPEATS = ["", "*", "+", "?", "*?", "+?", "{1,3}", "{2}", "++", "{,2}"]
+
+
+@st.composite
+def _patterns(draw: st.DrawFn, depth: int = 2) -> str:
+    pieces = []
+    for _ in range(draw(st.integers(1, 4))):
+        if depth and draw(st.booleans()):
+            inner = draw(_patterns(depth=depth - 1))
+            pieces.append(draw(st.sampled_from(["(", "(?:"])) + inner + ")")
+        else:
+            pieces.append(draw(st.sampled_from(_ATOMS)))
+        pieces[-1] += draw(st.sampled_from(_REPEATS))
+    joined = "".join(pieces)
+    return joined + "|" + draw(_patterns(depth=0)) if depth and draw(st.booleans()) else joined
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pattern=_patterns())
+def test_any_pattern_rg_takes_gives_the_walks_lines(monkeypatch: pytest.MonkeyPatch, ws: Workspace, pattern: str) -> None:
+    try:
+        regex.compile(pattern)
+    except regex.error:
+        return  # refused before either engine runs
     with_rg, in_python = both_engines(monkeypatch, ws, "search_text", pattern=pattern, max_results=500)
     assert with_rg == in_python
 
