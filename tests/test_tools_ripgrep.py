@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from ollama_chatd.tools import interrupt, ripgrep, search
 from ollama_chatd.tools.registry import check_arguments, find_tool
-from ollama_chatd.tools.workspace import Folder, Workspace
+from ollama_chatd.tools.workspace import Folder, ToolError, Workspace
 from test_tools_builtin import make_tree
 from test_tools_gitignore import FILES, FOLDERS, GITIGNORE
 
@@ -164,6 +164,21 @@ def test_any_pattern_rg_takes_gives_the_walks_lines(monkeypatch: pytest.MonkeyPa
         return  # refused before either engine runs
     with_rg, in_python = both_engines(monkeypatch, ws, "search_text", pattern=pattern, max_results=500)
     assert with_rg == in_python
+
+
+_GLOB_PIECES = ["*", "?", "**/", "**", "/", "src", "lib", ".py", ".log", "a", "e", "[a-c]", "[!q]", "{py,tmp}", "{", "\\"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(glob=st.lists(st.sampled_from(_GLOB_PIECES), min_size=1, max_size=5).map("".join))
+def test_any_glob_lists_the_walks_files(monkeypatch: pytest.MonkeyPatch, ws: Workspace, glob: str) -> None:
+    try:
+        with_rg, in_python = both_engines(monkeypatch, ws, "find_files", glob=glob)
+    except ToolError:
+        return  # refused (empty, "..") before either engine runs
+    assert with_rg == in_python
+    searched = both_engines(monkeypatch, ws, "search_text", pattern="HIT", glob=glob, max_results=500)
+    assert searched[0] == searched[1]
 
 
 def test_rust_compatible_keeps_rg_to_what_it_reads_as_python() -> None:
