@@ -59,6 +59,7 @@ def tricky(tmp_path: Path) -> Path:
             ".git/config": "HIT git\n", "sub/.GIT/config": "HIT GIT\n",
             "sub/repo/.git/HEAD": "HIT nested git\n", "sub/repo/a.log": "HIT nested log\n",
             "bin.dat": b"HIT\0binary", "late-nul.txt": "HIT\n" + "x" * 9000 + "\0",
+            "lines.txt": "a tmp\nHIT across\nx\n\nHIT after a blank\n",
         },
     )
     outside = tmp_path / "outside"
@@ -122,7 +123,7 @@ def test_unsaved_buffers_are_searched_instead_of_the_disk(
         r"HIT(?= keep)", r"(?<=HIT )keep", r"(HIT) \1", r"HIT [[k]]eep", r"hit(?i) KEEP", r"HI\Z",
         r"H\x49T", r"a++", r"[\w&&k]eep", r"\<HIT", r"HIT{,2}", r"(?x) H I T",
         # May cross a line: rg reads whole files (--multiline) like Python does.
-        r"HIT tmp\s+", r"tmp[^x]$", r"x\nH",
+        r"HIT tmp\s+", r"tmp[^x]$", r"x\nH", r"tmp[\t-\r]HIT", "tmp\nHIT", r"tmp\W+HIT", r"x\D+HIT",
     ],
 )
 def test_every_pattern_gives_the_same_lines(monkeypatch: pytest.MonkeyPatch, ws: Workspace, pattern: str) -> None:
