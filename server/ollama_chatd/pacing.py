@@ -5,10 +5,12 @@ its own write. Read as they come, each token costs the daemon an event-loop wake
 a socket read and a pipe write: about 165 µs, 14% of a core at 1,000 tokens/s. So
 once a read has had to wait for the network, the stream waits `READ_INTERVAL_S`
 before reading again: meanwhile the kernel gathers the tokens that arrive, and the
-next read (and the `chat/token` it becomes) carries them all. What a read brings is
-handed out at once, so the first token of a turn is not delayed, and no token waits
-longer than one interval, less than a screen refresh. A cancel still acts at once:
-the wait is an `asyncio.sleep`, which a cancellation interrupts.
+next read (and the `chat/token` it becomes) carries them all. The first token of a
+turn is not delayed. The wait comes after the first piece a read brings, not after
+the last (the HTTP library hands them out one at a time and cannot say which is its
+last without waiting for the network), so a token may wait up to two intervals,
+40 ms; a screen refreshes every 17. A cancel still acts at once: the wait is an
+`asyncio.sleep`, which a cancellation interrupts.
 
 Reads served from what the HTTP library has already buffered do not give the event
 loop a turn: after `FAIR_SHARE_S` of them the stream yields, so one flooding stream
@@ -27,7 +29,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Generic, TypeVar
 
-READ_INTERVAL_S = 0.025  # between two reads that wait for the network: below a screen refresh at 40 Hz
+READ_INTERVAL_S = 0.02  # between two reads that wait for the network
 FAIR_SHARE_S = 0.0005  # longest a stream keeps the event loop to itself
 
 T = TypeVar("T")
