@@ -166,8 +166,8 @@ class RelayProcess:
     def notify(self, method: str, params: Any) -> float:
         return self.send({"jsonrpc": "2.0", "method": method, "params": params})
 
-    def initialize(self, options: dict[str, Any], timeout: float = 30.0) -> Answer:
-        answer = self.call("initialize", {"processId": os.getpid(), "capabilities": {},
+    def initialize(self, options: dict[str, Any], timeout: float = 30.0, root_uri: str | None = None) -> Answer:
+        answer = self.call("initialize", {"processId": os.getpid(), "capabilities": {}, "rootUri": root_uri,
                                           "initializationOptions": options}, timeout)
         self.notify("initialized", {})
         return answer

@@ -41,9 +41,12 @@ def ask(root: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def replay(root: str, requests: list[dict[str, Any]], from_turn: int) -> dict[str, Any]:
-    """Every request in order (the cache needs its predecessors); figures from `from_turn` (from 1)."""
+    """The requests from turn `from_turn` (from 1) on, in order; figures for those after it (the
+    first one only fills the cache, as its predecessors would have)."""
     turns = []
     for turn, body in enumerate(requests, start=1):
+        if turn < from_turn:
+            continue
         timings = ask(root, body)
         turns.append({"turn": turn, "evaluated": timings["prompt_n"], "cached": timings.get("cache_n") or 0,
                       "prompt_ms": timings["prompt_ms"]})
@@ -66,12 +69,13 @@ def measure(b: Any, policies: dict[str, list[dict[str, Any]]], first_filled_turn
         return {"skipped": "no llama-server in .real-parts/ (scripts/setup/30-llama-server.sh)"}
     from llama_server import LlamaServer
 
-    out: dict[str, Any] = {"ctx_size": ctx_size, "first_filled_turn": first_filled_turn, "policies": {}}
+    out: dict[str, Any] = {"ctx_size": ctx_size, "first_filled_turn": first_filled_turn, "policies": {},
+                           "chat_turns": len(next(iter(policies.values())))}
     for policy, requests in policies.items():
         b.wait_quiet()
         server = LlamaServer.start(context=ctx_size)
         try:
-            result = replay(server.root, requests, first_filled_turn or 0)
+            result = replay(server.root, requests, first_filled_turn or 1)
         finally:
             server.stop()
         result["ctx_size"] = ctx_size
@@ -89,11 +93,13 @@ def section(real: dict[str, Any] | None) -> list[str]:
         return [f"The real-server replay was skipped: {real['skipped']}.", ""]
     any_policy = next(iter(real["policies"].values()))
     L = ["**With a real llama.cpp server.** A smaller chat (its own recording through the daemon: "
-         f"{len(any_policy['turns'])} turns, a {real['ctx_size']:,}-token window; prompt processing runs at about "
+         f"{real['chat_turns']} turns, a {real['ctx_size']:,}-token window; prompt processing runs at about "
          "100 tokens/s here) replayed request by request against llama-server (SmolLM2-135M, one thread, "
          "`cache_prompt`), one token asked each time. *Evaluated* is its `timings.prompt_n`, the prompt tokens it "
          "processed again; *prompt size* is `prompt_n + cache_n`. Averages over the "
-         f"{any_policy['measured_turns']} turns after the window first filled (turn {real['first_filled_turn']}).", "",
+         f"{any_policy['measured_turns']} turns after the window first filled (turn {real['first_filled_turn']}, "
+         "replayed first to fill the cache as its predecessors would have). The daemon's OpenAI-compatible backend "
+         "reads the same `timings` from llama-server's stream and logs them at INFO.", "",
          "| Policy | prompt size (tokens/turn) | evaluated (tokens/turn) | share evaluated | prompt processing (s/turn) "
          "| largest prompt (tokens) |",
          "|---|---:|---:|---:|---:|---:|"]

@@ -39,6 +39,7 @@ REAL_PROMPT_CHARS = 250
 REAL_REPLY_CHARS = 120
 REAL_MODEL = "plain"  # a fake model without tools: SmolLM2's template ignores them anyway
 SYSTEM = "You are a careful assistant for a software project. Answer briefly and precisely."
+RULES = "# Rules\n\n- Run the tests before saying a change works.\n- Keep functions short.\n"
 GOAL_KEPT = 0.7
 WORDS = ("the", "module", "request", "window", "cache", "prefix", "token", "reply", "server", "daemon",
          "history", "turn", "model", "prompt", "editor", "chat", "tool", "file", "line", "change",
@@ -56,7 +57,9 @@ def record_chat(b: Bench, model: str, turns: int, num_ctx: int, prompt_chars: in
                 reply_chars: int) -> list[dict[str, Any]]:
     """The /api/chat request bodies of one chat of `turns` turns, in order."""
     rng = random.Random(15)
-    proc, _ = b.start("daemon")
+    rules = b.workspace / "AGENTS.md"  # the project's rules, read by the daemon at every turn
+    rules.write_text(RULES)
+    proc, _ = b.start("daemon", workspace=True)
     b.fake.reset()
     b.fake.script(*[text([f"{word} " for word in prose(rng, reply_chars).split(" ")]) for _ in range(turns)])
     for turn in range(turns):
@@ -70,7 +73,18 @@ def record_chat(b: Bench, model: str, turns: int, num_ctx: int, prompt_chars: in
             break
     bodies = [r["body"] for r in b.fake.requests() if r["path"] == "/api/chat"]
     b.finish("daemon", proc, "prefix")
+    rules.unlink()
     return bodies
+
+
+def kept_messages(previous: dict[str, Any], current: dict[str, Any]) -> int:
+    """How many of `previous`'s messages `current` starts with."""
+    kept = 0
+    for mine, theirs in zip(previous["messages"], current["messages"], strict=False):
+        if mine != theirs:
+            break
+        kept += 1
+    return kept
 
 
 def prefix_share(previous: dict[str, Any], current: dict[str, Any], *, with_tools: bool = True) -> float:
@@ -82,12 +96,7 @@ def prefix_share(previous: dict[str, Any], current: dict[str, Any], *, with_tool
         return 0.0
     tools = len(json.dumps(previous.get("tools"))) if with_tools and previous.get("tools") else 0
     sizes = [len(json.dumps(m)) for m in previous["messages"]]
-    kept = 0
-    for index, message in enumerate(previous["messages"]):
-        if index >= len(current["messages"]) or current["messages"][index] != message:
-            break
-        kept += sizes[index]
-    return (tools + kept) / (tools + sum(sizes))
+    return (tools + sum(sizes[: kept_messages(previous, current)])) / (tools + sum(sizes))
 
 
 def stability(requests: list[dict[str, Any]], history_sizes: list[int], num_ctx: int) -> dict[str, Any]:
@@ -104,11 +113,12 @@ def stability(requests: list[dict[str, Any]], history_sizes: list[int], num_ctx:
             "kept_share_min": min(after, default=None),
             "messages_kept_share_mean": statistics.fmean(messages_only) if after else None,
             "fixed_estimated_tokens": windowing.estimate({**requests[0], "messages": requests[0]["messages"][:1]}),
-            "requests_keeping_none": sum(1 for s in messages_only if s < 0.05),
+            "requests_keeping_none": sum(1 for pair in pairs if kept_messages(*pair) <= 1),  # the system message
             "trims": sum(1 for s in after if s < 1.0),
             "max_estimated_tokens": max(estimates), "num_ctx": num_ctx,
             "tools_identical": all(r.get("tools") == requests[0].get("tools") for r in requests),
-            "system_identical": all(r["messages"][0] == requests[0]["messages"][0] for r in requests)}
+            "system_identical": all(r["messages"][0] == requests[0]["messages"][0] for r in requests),
+            "rules_in_system": RULES.strip() in requests[0]["messages"][0]["content"]}
 
 
 def both_policies(b: Bench, model: str, turns: int, num_ctx: int, prompt_chars: int,
@@ -177,7 +187,8 @@ def section(r: dict[str, Any]) -> list[str]:
     L = ["## Prompt prefix (issue 15, part 1)", "",
          f"One chat of {p['turns']} turns, each prompt ~{p['prompt_chars'] // 4} tokens ({p['prompt_chars']:,} "
          f"characters), a {p['num_ctx']:,}-token window, through the daemon against the fake Ollama, which "
-         "records every request. *Kept* is the share of each request's predecessor (characters of its tool "
+         "records every request. The workspace has an `AGENTS.md`, which the daemon reads at every turn and "
+         f"sends in the system message (found there: {d['rules_in_system']}). *Kept* is the share of each request's predecessor (characters of its tool "
          "definitions and messages; nothing if the tool definitions changed) that the request starts with, over "
          "the requests after the window first filled; *messages only* leaves the tool definitions out. The tool "
          f"definitions and the system prompt take ~{d['fixed_estimated_tokens']:,} of the window's tokens (the "

@@ -112,14 +112,16 @@ class Bench:
         return RelayProcess(RELAYS[relay], env=self.env, cwd=str(self.workspace),
                             stderr_path=str(LOG_DIR / f"{relay}-{self._spawned}.stderr"))
 
-    def start(self, relay: str, settle: bool = True) -> tuple[RelayProcess, float]:
+    def start(self, relay: str, settle: bool = True, *, workspace: bool = False) -> tuple[RelayProcess, float]:
         """Spawn and initialize; return the process and spawn-to-initialize-result seconds.
 
         With `settle`, return once the relay has finished starting: the daemon answers
         `initialize` before it has loaded, and a measurement must not count the loading.
+        With `workspace`, the scratch workspace is its workspace folder (tools, AGENTS.md).
         """
         proc = self.spawn(relay)
-        answer = proc.initialize({"ollamaHost": self.fake.url, "model": MODEL, "stateDir": str(self.state_dir)})
+        answer = proc.initialize({"ollamaHost": self.fake.url, "model": MODEL, "stateDir": str(self.state_dir)},
+                                 root_uri=self.workspace.as_uri() if workspace else None)
         answer.result  # noqa: B018 - raises on an error answer
         if settle:
             proc.wait_idle()
