@@ -12,6 +12,7 @@ from __future__ import annotations
 import cancels
 import first_token
 import long_chat
+import memory
 import paced
 import paused_memory
 import prefix
@@ -21,6 +22,7 @@ import tools_scale
 
 PARTS = {
     "spawn": spawn,
+    "memory": memory,
     "paced": paced,
     "throughput": throughput,
     "first_token": first_token,

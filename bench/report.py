@@ -279,6 +279,8 @@ def markdown(r: dict[str, Any], png_name: str) -> str:
         "phase of the machine does not land on one relay only.")
     add("- Three processes (client, relay, fake) share the 2 cores: the figures are for that setting, which is "
         "also the editor's (editor, daemon and Ollama on one machine).")
+    add("- Each goal of issue 15 is measured by its own module (listed in `bench/parts.py`), whose section above "
+        "says how; the goals table takes its row from that module.")
     add("- Raw per-run and per-cancel samples are in `bench/results/latest.json` (not committed).")
     add("")
     return "\n".join(L)

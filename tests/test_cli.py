@@ -349,3 +349,12 @@ async def test_revert_takes_back_the_last_turn_by_default_and_says_what_it_did(f
     assert not (tmp_path / "a.txt").exists()
     code, _, err = await run_revert(fake, tmp_path, "c1")
     assert code == 1 and "there is no chat 'c1'" in err
+
+
+async def test_the_workspaces_agents_md_reaches_the_model(fake: FakeOllama, tmp_path: Path):
+    (tmp_path / "AGENTS.md").write_text("Answer in French.\n")
+    fake.script(Reply.text(["Bonjour"]))
+    code, _, err = await finish(await run_cli(fake, "--model", "tiny", "--workspace", str(tmp_path), "hello"))
+    assert code == 0, err
+    system = fake.requests[0].body["messages"][0]
+    assert system["role"] == "system" and system["content"].endswith("Answer in French.")

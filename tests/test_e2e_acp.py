@@ -126,6 +126,15 @@ async def test_a_prompt_streams_thinking_and_answer_then_ends_the_turn(client, f
     assert fake.requests[0].body["messages"][-1] == {"role": "user", "content": "Say hello"}
 
 
+async def test_the_projects_agents_md_reaches_the_model(client, fake, workspace):
+    (workspace / "AGENTS.md").write_text("Answer in French.\n")
+    fake.script(Reply.text(["Bonjour"]), model="tiny")
+    session = await client.new_session(workspace)
+    await prompt(client, session, "Say hello")
+    system = fake.requests[0].body["messages"][0]
+    assert system["role"] == "system" and system["content"].endswith("Answer in French.")
+
+
 async def test_a_reply_cut_by_the_length_limit_stops_with_max_tokens(client, fake, workspace):
     fake.script(Reply.text("a long answer", done_reason="length"), model="tiny")
     session = await client.new_session(workspace)

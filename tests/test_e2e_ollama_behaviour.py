@@ -282,6 +282,7 @@ async def test_doctor_on_a_healthy_server(fake: FakeOllama):
     assert "0.12.10" in out
     assert f"backend: ollama at {fake.url} (from OLLAMA_HOST)" in out
     assert "default model tiny is installed and can use tools" in out
+    assert "searches run on ripgrep: " in out  # the ripgrep dependency's rg
     assert out.rstrip().endswith("Ready: ollama-chatd can chat with Ollama.")
 
 

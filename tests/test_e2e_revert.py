@@ -100,6 +100,38 @@ async def test_revert_goes_through_the_editor_when_it_applies_edits(spawn_daemon
     assert kinds == ["create", "delete", "edit", "edit"]  # app.py; new.md deleted; run.sh created and filled
 
 
+async def test_a_file_the_editor_will_not_restore_is_skipped_with_its_answer(spawn_daemon, fake: FakeOllama, project: Path):
+    daemon = await open_daemon(spawn_daemon, project, apply_edit=True)
+    answer_permission(daemon, "allow")
+    reverting = False
+
+    async def apply_edit(params: dict[str, Any]) -> dict[str, Any]:
+        uris = [change.get("uri") or change["textDocument"]["uri"] for change in params["edit"]["documentChanges"]]
+        if reverting and uris[0].endswith("notes.txt"):
+            return {"applied": False, "failureReason": "the file is read-only in the editor"}
+        if reverting and uris[0].endswith("app.py"):
+            raise RuntimeError("the editor crashed")  # answered with a JSON-RPC error
+        apply_editor_edit(params["edit"])
+        return {"applied": True}
+
+    daemon.request_handlers["workspace/applyEdit"] = apply_edit
+    await turn(
+        daemon, fake, "edit three",
+        call("edit_file", path="notes.txt", old_text="first line", new_text="model's line"),
+        call("edit_file", path="src/app.py", old_text="return 1", new_text="return 2"),
+        call("write_file", path="a.txt", content="a\n"),
+    )  # fmt: skip
+    reverting = True
+
+    result = await daemon.request("chat/revert", {"chatId": "c1", "turn": 0})
+
+    assert result["restored"] == ["a.txt"] and not (project / "a.txt").exists()
+    skipped = {file["path"]: file["reason"] for file in result["skipped"]}
+    assert skipped["notes.txt"] == "the editor did not apply the change to notes.txt: the file is read-only in the editor"
+    assert skipped["src/app.py"].startswith("could not be restored (") and "the editor crashed" in skipped["src/app.py"]
+    assert (await daemon.request("chat/list", {}))["chats"] == []  # the turn is dropped all the same
+
+
 async def test_a_revert_after_a_restart_uses_the_stored_record(spawn_daemon, fake: FakeOllama, project: Path):
     first = await open_daemon(spawn_daemon, project)
     await two_turns_of_changes(first, fake, project)

@@ -102,3 +102,15 @@ async def test_a_symlink_leading_outside_the_workspace_is_not_read(spawn_daemon,
 
     assert result["rules"] is None
     assert "OUTSIDE-SECRET" not in str(fake.requests[0].body)
+
+
+async def test_an_unsaved_buffer_of_agents_md_is_not_used(spawn_daemon, fake: FakeOllama, workspace: Path):
+    (workspace / "AGENTS.md").write_text("Saved rule.\n")
+    daemon = await open_daemon(spawn_daemon, workspace)
+    uri = (workspace / "AGENTS.md").as_uri()
+    daemon.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "markdown", "version": 1, "text": "Unsaved rule.\n"}})
+
+    await ask(daemon, fake, "hi")
+
+    system = system_of(fake, 0)
+    assert system is not None and system.endswith("Saved rule.") and "Unsaved" not in system

@@ -24,6 +24,7 @@ from real_parts import ROOT, real_part
 vscode_browser = pytest.importorskip("vscode_browser", reason="selenium is missing: pip install -e '.[test]'")
 CodeServer, Workbench, wait_until = vscode_browser.CodeServer, vscode_browser.Workbench, vscode_browser.wait_until
 Keys = pytest.importorskip("selenium.webdriver.common.keys").Keys
+By = pytest.importorskip("selenium.webdriver.common.by").By
 
 VSIX = ROOT / "clients" / "vscode" / "ollama-chat-0.1.0.vsix"
 DAEMON = ROOT / ".venv" / "bin" / "ollama-chatd"
@@ -31,6 +32,7 @@ DOCS_IMAGES = ROOT / "docs" / "images"
 MODEL_PICKER = ".interactive-input-part .action-label[aria-label^='Models']"
 DIALOG = ".monaco-dialog-box"
 LOG_VIEW = ".output-view .view-lines, .panel .view-lines"
+REVERT_BUTTON = ".interactive-item-container .chat-command-button .monaco-button"
 
 
 class Session:
@@ -185,15 +187,32 @@ def test_allow_changes_the_buffer_and_undo_reverts_it(vscode: Session):
     wait_until(lambda: page.find(".quick-input-widget .quick-input-box input"), 10, "quick open").send_keys("notes.txt")
     wait_until(lambda: any("notes.txt" in t for t in page.texts(".quick-input-list .monaco-list-row")), 10, "notes.txt")
     page.keys(Keys.ENTER)
-    def editor_text() -> str | None:
-        lines = page.find(".editor-instance .view-lines")  # None while the editor opens
-        return lines.text if lines else None
-
-    wait_until(lambda: editor_text() == "hello llama", 10, "the edited buffer")
+    wait_until(lambda: _editor_text(page) == "hello llama", 10, "the edited buffer")
     page.shot("allowed")
     page.click(".editor-instance .view-lines", "the editor")
     page.chord(Keys.CONTROL, "z")
-    wait_until(lambda: editor_text() == "hello", 10, "the undone buffer")
+    wait_until(lambda: _editor_text(page) == "hello", 10, "the undone buffer")
+
+
+def test_revert_this_turn_puts_the_buffer_back(vscode: Session):
+    _ask_for_a_change(vscode, "Changed it again.")
+    vscode.page.click_text(f"{DIALOG} .monaco-button", "Allow")
+    vscode.reply_containing("Changed it again.")
+    wait_until(lambda: _editor_text(vscode.page) == "hello llama", 10, "the edited buffer")
+    buttons = wait_until(lambda: [b for b in vscode.page.driver.find_elements(By.CSS_SELECTOR, REVERT_BUTTON) if b.is_displayed()],
+                         10, "the Revert this turn buttons")
+    buttons[-1].click()  # the newest answer's (the earlier answer that changed notes.txt has one too)
+    question = wait_until(lambda: vscode.page._displayed(DIALOG), 10, "the revert question").text
+    assert "Revert this turn?" in question
+    vscode.page.click_text(f"{DIALOG} .monaco-button", "Revert")
+    # Through the editor, like the model's edit: the buffer changes, unsaved.
+    wait_until(lambda: _editor_text(vscode.page) == "hello", 15, "the reverted buffer")
+    vscode.page.shot("reverted")
+
+
+def _editor_text(page) -> str | None:
+    lines = page.find(".editor-instance .view-lines")  # None while the editor opens
+    return lines.text if lines else None
 
 
 def test_a_model_picked_in_vscodes_chat_answers_ollama(vscode: Session):

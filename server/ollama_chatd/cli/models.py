@@ -88,6 +88,7 @@ async def _doctor(settings: Settings) -> int:
     report = _Report(server)
     report.line(True, f"ollama-chatd {__version__}, Python {sys.version.split()[0]}")
     report.line(True, f"backend: {_where(settings)}")
+    _check_search_engine(report)
     async with _client(settings) as client:
         try:
             version = await client.version()
@@ -103,6 +104,17 @@ async def _doctor(settings: Settings) -> int:
     _check_models(report, models, settings.backend)
     _check_default_model(report, models, settings.default_model, settings.backend)
     return report.verdict()
+
+
+def _check_search_engine(report: _Report) -> None:
+    from ollama_chatd.tools import ripgrep
+
+    rg = ripgrep.binary()
+    if rg is None:
+        report.line(None, "ripgrep (rg) is not installed: searches walk the workspace in Python, slow on large "
+                    "repositories", "install the daemon with its dependencies (`pip install .`), which include ripgrep")
+    else:
+        report.line(True, f"searches run on ripgrep: {rg}")
 
 
 def _check_models(report: _Report, models: list[llm.ModelInfo], backend: str) -> None:

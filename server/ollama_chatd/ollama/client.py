@@ -2,9 +2,9 @@
 
 Layering: `wire` builds and reads JSON, `ndjson` cuts the byte stream into lines,
 `errors` words the failures, this module only moves bytes, all through httpx. The
-per-token path of /api/chat is `aiter_raw()` -> `LineSplitter.feed()` -> `parse_chat_line()`:
-about 10 µs a token, a fraction of a percent of one core at any model's pace
-(docs/performance.md).
+per-token path of /api/chat is `aiter_raw()` -> `LineSplitter.feed()` -> `parse_chat_line()`,
+about 10 µs a token; `pacing.paced_reads` reads it in batches, so that a fast model costs
+an event-loop wake-up per batch instead of per token (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ..llm import (
     ModelInfo,
     UpstreamError,
 )
+from ..pacing import paced_reads
 from .errors import (
     closed_mid_answer,
     ended_without_done,
@@ -118,21 +119,11 @@ class OllamaClient:
             splitter = LineSplitter(self._max_line_bytes)
             body = _body_chunks(response)
             done = False
-            loop = asyncio.get_running_loop()
             try:
                 # Headers come with the first chunk, so the model is loaded: from here on a
-                # long silence means Ollama is stuck, not busy loading. Only the wait for
-                # bytes counts: the time the consumer holds a chunk (a lagging editor) does not.
-                # No turn-taking needed here: anyio yields to the event loop on every
-                # read, even when data is already waiting, so other chats keep running.
-                async with asyncio.timeout(None) as silence:
-                    reads = aiter(body)
-                    while True:
-                        silence.reschedule(loop.time() + self._stall_timeout)
-                        raw = await anext(reads, None)
-                        silence.reschedule(None)
-                        if raw is None:
-                            break
+                # long silence means Ollama is stuck, not busy loading.
+                async with paced_reads(body, self._stall_timeout) as reads:
+                    while (raw := await reads.next()) is not None:
                         for line in splitter.feed(raw):
                             chunk = parse_chat_line(line)
                             yield chunk

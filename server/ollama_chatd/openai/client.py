@@ -28,6 +28,7 @@ from ..http_backend import (
     with_bearer_token,
 )
 from ..llm import BackendError, ChatChunk, ChatRequest, ModelInfo, UpstreamError, Usage
+from ..pacing import paced_reads
 from .errors import model_not_served, status_error
 from .wire import (
     SERVER,
@@ -157,32 +158,29 @@ class OpenAIClient:
     async def _chunks(self, response: httpx.Response, reply: ReplyAssembler) -> AsyncGenerator[ChatChunk, None]:
         """The text chunks of the stream until `[DONE]` (or its end after a finish reason)."""
         events = httpx_sse.EventSource(response).aiter_sse()
+        said_done = False
         async with contextlib.aclosing(events):
             try:
-                while (data := await self._next_event_data(events)) not in (None, _END_OF_STREAM):
-                    if data and (chunk := reply.feed(data)) is not None:
-                        yield chunk
+                # Headers came, so the model is loaded: from here on a long silence means
+                # the server is stuck (only the wait for it counts, see pacing.py).
+                async with paced_reads(events, self._stall_timeout) as reads:
+                    while (event := await reads.next()) is not None:
+                        if event.data == _END_OF_STREAM:
+                            said_done = True
+                            break
+                        if event.data and (chunk := reply.feed(event.data)) is not None:
+                            yield chunk
             except httpx.RequestError as exc:
                 if not reply.finished:
                     raise closed_mid_answer(describe_failure(exc), server=SERVER) from exc
                 return  # the answer is complete; a sloppy close after it is harmless
-        if data is None and not reply.finished:
+            except TimeoutError:
+                raise stalled(self._stall_timeout, server=SERVER) from None
+        if not said_done and not reply.finished:
             raise UpstreamError(
                 f"{SERVER} ended the answer without a finish reason or [DONE]; the reply may be cut short",
                 server=SERVER,
             )
-
-    async def _next_event_data(self, events: AsyncIterator[httpx_sse.ServerSentEvent]) -> str | None:
-        """The next event's data, None at the end. Only waiting for the server counts as
-        silence (headers came, so the model is loaded): a consumer slow to take the
-        tokens is not the server stalling."""
-        try:
-            async with asyncio.timeout(self._stall_timeout):
-                return (await anext(events)).data
-        except StopAsyncIteration:
-            return None
-        except TimeoutError:
-            raise stalled(self._stall_timeout, server=SERVER) from None
 
     def _status_error(self, model: str | None) -> StatusError:
         def error(response: httpx.Response, body: bytes) -> BackendError:

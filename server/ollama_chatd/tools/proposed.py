@@ -65,16 +65,15 @@ def files_with_matches(
     ws: Workspace, plan: walking.Walk, pattern: str, glob: Glob | None, deadline: float, max_bytes: int
 ) -> Candidates:
     """The files under `plan` whose disk text rg finds `pattern` in, plus the open buffers.
-    Files over `max_bytes` are left out (the search skips them; rg does not count them)."""
+    Reading whole files (--multiline), rg skips those over `max_bytes`, which the search
+    skips anyway: it would hold them in memory. (Line by line it does not: the size limit
+    costs rg a stat of every file.)"""
     scope = _Scope.of(plan)
     names = ripgrep.name_filter(list(glob.alternatives)) if glob else None
     only_names = names.arguments() if names and names.folder == "" and names.any_depth else []
-    listing = ripgrep.run(
-        ["--files-with-matches", "--multiline", f"--max-filesize={max_bytes}", *ripgrep.REGEX_LIMITS, *only_names,
-         f"--regexp={pattern}", *scope.arguments],
-        plan.folder.path,
-        deadline,
-    )
+    whole_files = ["--multiline", f"--max-filesize={max_bytes}"] if ripgrep.may_cross_lines(pattern) else []
+    arguments = ["--files-with-matches", *whole_files, *ripgrep.REGEX_LIMITS, *only_names, f"--regexp={pattern}"]
+    listing = ripgrep.run([*arguments, *scope.arguments], plan.folder.path, deadline)
     below = {scope.below(rel) for rel in listing.paths}
     below.update(_open_files_below(ws, plan.start))
     return Candidates(_in_walk_order(ws, plan, scope, below, glob), listing.complete)

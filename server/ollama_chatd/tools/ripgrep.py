@@ -205,6 +205,16 @@ def _class_end(pattern: str, start: int) -> int | None:
     return None
 
 
+def may_cross_lines(pattern: str) -> bool:
+    """Whether a compatible `pattern` can match a line break: rg then reads whole files
+    (--multiline), as Python matches the whole text; line by line is faster on binaries."""
+    return bool(_LINE_BREAKING.search(pattern)) or any(ord(char) <= 10 for char in pattern)
+
+
+# \s \S \W \D and [^...] include "\n"; so does a class range from \t.
+_LINE_BREAKING = re.compile(r"\\[sSWDn]|\[\^|\\t-")
+
+
 # -- globs -------------------------------------------------------------------------
 
 _PLAIN_NAME_GLOB = re.compile(r"[^/\\\[\]{}:,]+")

@@ -233,8 +233,8 @@ def find_files(ws: Workspace, args: Args) -> str:
         listing = _walk_for_glob(ws, glob, deadline)
     matches = sorted(listing.files)
     if not matches:
-        note = "" if listing.complete else " in the time it had" + _find_budget_note(started, 0)
-        return f"no files match {args['glob']!r}{note}" + _glob_hint(glob)
+        answer = f"no files match {args['glob']!r}" + _glob_hint(glob)
+        return answer if listing.complete else f"{answer}\n{_find_budget_note(started, 0)}"
     shown = matches[:FIND_MAX_RESULTS]
     if len(matches) > len(shown):
         shown.append(

@@ -10,6 +10,7 @@ alone and reported, so a revert never throws away work that is not the model's.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,8 @@ from ollama_chatd.events import FileChange, RestoreReport, SkippedFile
 from ollama_chatd.tools.edits import ProposedEdit
 from ollama_chatd.tools.runner import EditApplier
 from ollama_chatd.tools.workspace import ToolError, Workspace
+
+logger = logging.getLogger(__name__)
 
 CHANGED_SINCE = "changed since the model's edit (by you or another program); left as it is"
 NEVER_FINISHED = "the model's change to it never finished (it failed, or the daemon stopped); left as it is"
@@ -39,6 +42,9 @@ class Restorer:
                     restored.append(change.display_path)
             except ToolError as error:
                 skipped.append(SkippedFile(change.display_path, str(error)))
+            except Exception as error:  # the editor's answer, a disk: the other files still go back
+                logger.error("could not restore %s", change.display_path, exc_info=error)
+                skipped.append(SkippedFile(change.display_path, f"could not be restored ({type(error).__name__}: {error})"))
         return RestoreReport(tuple(restored), tuple(skipped))
 
     async def _restore(self, change: FileChange) -> bool:
