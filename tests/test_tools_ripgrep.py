@@ -155,7 +155,10 @@ def _patterns(draw: st.DrawFn, depth: int = 2) -> str:
     return joined + "|" + draw(_patterns(depth=0)) if depth and draw(st.booleans()) else joined
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
+@settings(
+    max_examples=80, deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
 @given(pattern=_patterns())
 def test_any_pattern_rg_takes_gives_the_walks_lines(monkeypatch: pytest.MonkeyPatch, ws: Workspace, pattern: str) -> None:
     try:
