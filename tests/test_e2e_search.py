@@ -11,11 +11,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_e2e_tools import call, open_daemon, tool_messages
-from test_tools_builtin import make_tree
 
 from fake_ollama import FakeOllama, Reply
 from ollama_chatd.tools import ripgrep, search
+from test_e2e_tools import call, open_daemon, tool_messages
+from test_tools_builtin import make_tree
 
 pytestmark = pytest.mark.skipif(ripgrep.binary() is None, reason="rg missing: scripts/setup/10-python.sh installs it")
 

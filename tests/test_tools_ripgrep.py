@@ -12,12 +12,15 @@ from typing import Any
 
 import psutil
 import pytest
-from test_tools_builtin import make_tree
-from test_tools_gitignore import FILES, FOLDERS, GITIGNORE
+import regex
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ollama_chatd.tools import interrupt, ripgrep, search
 from ollama_chatd.tools.registry import check_arguments, find_tool
-from ollama_chatd.tools.workspace import Folder, Workspace
+from ollama_chatd.tools.workspace import Folder, ToolError, Workspace
+from test_tools_builtin import make_tree
+from test_tools_gitignore import FILES, FOLDERS, GITIGNORE
 
 pytestmark = pytest.mark.skipif(ripgrep.binary() is None, reason="rg missing: scripts/setup/10-python.sh installs it")
 
@@ -129,6 +132,53 @@ def test_unsaved_buffers_are_searched_instead_of_the_disk(
 def test_every_pattern_gives_the_same_lines(monkeypatch: pytest.MonkeyPatch, ws: Workspace, pattern: str) -> None:
     with_rg, in_python = both_engines(monkeypatch, ws, "search_text", pattern=pattern, max_results=500)
     assert with_rg == in_python
+
+
+# Pieces of patterns, both dialects' syntax and not: any pattern built of them that
+# rust_compatible lets through must give the walk's answer.
+_ATOMS = ["HIT", "tmp", "a", "x", " ", ".", r"\w", r"\W", r"\s", r"\S", r"\d", r"\D", r"\b", "^", "$",
+          "[a-k]", "[^x]", r"[\t-\r]", r"\n", r"\.", "(?i)", "[[:alpha:]]", r"\Z", "(?=x)", "{"]
+_REPEATS = ["", "*", "+", "?", "*?", "+?", "{1,3}", "{2}", "++", "{,2}"]
+
+
+@st.composite
+def _patterns(draw: st.DrawFn, depth: int = 2) -> str:
+    pieces = []
+    for _ in range(draw(st.integers(1, 4))):
+        if depth and draw(st.booleans()):
+            inner = draw(_patterns(depth=depth - 1))
+            pieces.append(draw(st.sampled_from(["(", "(?:"])) + inner + ")")
+        else:
+            pieces.append(draw(st.sampled_from(_ATOMS)))
+        pieces[-1] += draw(st.sampled_from(_REPEATS))
+    joined = "".join(pieces)
+    return joined + "|" + draw(_patterns(depth=0)) if depth and draw(st.booleans()) else joined
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pattern=_patterns())
+def test_any_pattern_rg_takes_gives_the_walks_lines(monkeypatch: pytest.MonkeyPatch, ws: Workspace, pattern: str) -> None:
+    try:
+        regex.compile(pattern)
+    except regex.error:
+        return  # refused before either engine runs
+    with_rg, in_python = both_engines(monkeypatch, ws, "search_text", pattern=pattern, max_results=500)
+    assert with_rg == in_python
+
+
+_GLOB_PIECES = ["*", "?", "**/", "**", "/", "src", "lib", ".py", ".log", "a", "e", "[a-c]", "[!q]", "{py,tmp}", "{", "\\"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(glob=st.lists(st.sampled_from(_GLOB_PIECES), min_size=1, max_size=5).map("".join))
+def test_any_glob_lists_the_walks_files(monkeypatch: pytest.MonkeyPatch, ws: Workspace, glob: str) -> None:
+    try:
+        with_rg, in_python = both_engines(monkeypatch, ws, "find_files", glob=glob)
+    except ToolError:
+        return  # refused (empty, "..") before either engine runs
+    assert with_rg == in_python
+    searched = both_engines(monkeypatch, ws, "search_text", pattern="HIT", glob=glob, max_results=500)
+    assert searched[0] == searched[1]
 
 
 def test_rust_compatible_keeps_rg_to_what_it_reads_as_python() -> None:

@@ -72,11 +72,8 @@ def files_with_matches(
     names = ripgrep.name_filter(list(glob.alternatives)) if glob else None
     only_names = names.arguments() if names and names.folder == "" and names.any_depth else []
     whole_files = ["--multiline", f"--max-filesize={max_bytes}"] if ripgrep.may_cross_lines(pattern) else []
-    listing = ripgrep.run(
-        ["--files-with-matches", *whole_files, *ripgrep.REGEX_LIMITS, *only_names, f"--regexp={pattern}", *scope.arguments],
-        plan.folder.path,
-        deadline,
-    )
+    arguments = ["--files-with-matches", *whole_files, *ripgrep.REGEX_LIMITS, *only_names, f"--regexp={pattern}"]
+    listing = ripgrep.run([*arguments, *scope.arguments], plan.folder.path, deadline)
     below = {scope.below(rel) for rel in listing.paths}
     below.update(_open_files_below(ws, plan.start))
     return Candidates(_in_walk_order(ws, plan, scope, below, glob), listing.complete)
