@@ -113,7 +113,7 @@ async def test_allowed_commands_run_by_whole_word_prefix_and_never_with_shell_sy
 async def test_output_streams_while_the_command_runs(spawn_daemon, fake: FakeOllama, workspace: Path):
     daemon = await open_daemon(spawn_daemon, workspace)
     answer_permission(daemon, "allow")
-    fake.script(Reply.text([], tool_calls=[run("for i in 1 2 3 4 5 6 7 8; do echo line $i; sleep 0.2; done")]),
+    fake.script(Reply.text([], tool_calls=[run("for i in 1 2 3 4 5 6 7 8; do echo line $i; sleep 0.3; done")]),
                 Reply.text(["ok"]))
     started = time.monotonic()
 

@@ -13,7 +13,7 @@ from typing import Any
 import psutil
 import pytest
 import regex
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ollama_chatd.tools import interrupt, ripgrep, search
@@ -155,14 +155,20 @@ def _patterns(draw: st.DrawFn, depth: int = 2) -> str:
     return joined + "|" + draw(_patterns(depth=0)) if depth and draw(st.booleans()) else joined
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
 @given(pattern=_patterns())
 def test_any_pattern_rg_takes_gives_the_walks_lines(monkeypatch: pytest.MonkeyPatch, ws: Workspace, pattern: str) -> None:
     try:
         regex.compile(pattern)
     except regex.error:
         return  # refused before either engine runs
+    assume(ripgrep.rust_compatible(pattern))  # else both answers come from the walk
     with_rg, in_python = both_engines(monkeypatch, ws, "search_text", pattern=pattern, max_results=500)
+    # A pattern that backtracks catastrophically is cut off after a time, which no two runs share.
+    assume("took too long" not in with_rg + in_python)
     assert with_rg == in_python
 
 

@@ -105,6 +105,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        "finding a turn's streaming checkpoint without reading the chat's whole history",
+        (
+            # Every finished message and end of turn looks for the checkpoint it replaces; by the
+            # chat's positions alone that read every message of a long chat, at every turn.
+            "CREATE INDEX messages_streaming ON messages (chat, turn, position) WHERE status = 'streaming'",
+        ),
+    ),
 )
 
 

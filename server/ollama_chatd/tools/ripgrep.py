@@ -26,7 +26,6 @@ import selectors
 import shutil
 import subprocess
 import sys
-import sysconfig
 import time
 from pathlib import Path
 
@@ -61,6 +60,8 @@ class RipgrepUnusable(Exception):
 @functools.cache
 def binary() -> str | None:
     """The `rg` the ripgrep wheel installed next to our interpreter, else one on PATH."""
+    import sysconfig  # on the first search, not with the daemon
+
     for scripts in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
         candidate = os.path.join(scripts, "rg")
         if os.access(candidate, os.X_OK):
