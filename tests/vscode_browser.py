@@ -164,7 +164,10 @@ class Workbench:
         """Ctrl+Shift+P, the command's title, Enter."""
         self.chord(Keys.CONTROL, Keys.SHIFT, "p")
         box = wait_until(lambda: self.find(".quick-input-widget .quick-input-box input"), 10, "the command palette")
-        box.send_keys(title)
+        # Type the whole query, ">" included: whatever the box held (a leftover query, or the
+        # palette opened as Quick Open without its ">"), it then lists commands.
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(">" + title)
         wait_until(
             lambda: any(title.lower() in t.lower() for t in self.texts(".quick-input-list .monaco-list-row")),
             10, f"command {title!r}",
