@@ -98,7 +98,9 @@ def section(r: dict[str, Any]) -> list[str]:
          "tens a second, on a GPU a few hundred), each token its own NDJSON line and HTTP chunk, for "
          f"{paced['seconds']:g} s, after a warm-up turn. CPU of every thread of the relay over the turn "
          "(/proc/<pid>/task/*/schedstat). At such a pace every token is an event-loop wake-up, a socket read "
-         "and a pipe write of its own: that, not parsing, is what a token costs.", "",
+         "and a pipe write of its own in the baselines: that, not parsing, is what a token costs. The daemon "
+         "reads a fast stream at most every 20 ms after a read that waited (server/ollama_chatd/pacing.py), so "
+         "one wake-up, read and notification carries the tokens that arrived meanwhile.", "",
          "| Relay | " + " | ".join(f"{x}/s: achieved | µs/token | share of a core" for x in rates) + " |",
          "|---|" + "---:|---:|---:|" * len(rates)]
     for relay, per_rate in paced["relays"].items():

@@ -182,14 +182,14 @@ def measure_tree(name: str, tree: Path, runs: int, cold_runs: int, wait: Callabl
             same = all(pair[2] for pair in pairs)
             rows.append(dict(what=case["what"], cache=cache, ours_s=round(ours_s, 3), rg_s=round(rg_s, 3),
                              ratio=round(ours_s / rg_s, 2), same=same, passed=same and ours_s <= GOAL_RATIO * rg_s,
-                             rg=" ".join(case["rg"])))
+                             over_budget=sum(pair[3] for pair in pairs), runs=len(pairs), rg=" ".join(case["rg"])))
     return dict(name=name, path=str(tree), files=files, rows=rows)
 
 
 def _one_pair(
     ws: Workspace, tree: Path, case: dict[str, Any], *, cold: bool, rg_first: bool, wait: Callable[[], None]
-) -> tuple[float, float, bool]:
-    """(our seconds, rg's seconds, same results), the two run one after the other in the given
+) -> tuple[float, float, bool, bool]:
+    """(our seconds, rg's seconds, same results, stopped by the time budget), the two run one after the other in the given
     order (alternated, so a slow phase of a shared machine does not land on one side only),
     once the machine is quiet (`wait`: the rig's, within its budget)."""
     timed: dict[str, Any] = {}
@@ -202,7 +202,7 @@ def _one_pair(
         else:
             timed["rg"] = rg_anchor(tree, *case["rg"])
     (ours_s, answer), (rg_s, lines) = timed["ours"], timed["rg"]
-    return ours_s, rg_s, case["same"](answer, lines)
+    return ours_s, rg_s, case["same"](answer, lines), "incomplete" in answer
 
 
 def python_walk_figures(tree: Path) -> list[dict[str, Any]]:
@@ -283,6 +283,13 @@ def section(r: dict[str, Any]) -> list[str]:
     return markdown(r["tools_scale"])
 
 
+def _same(row: dict[str, Any]) -> str:
+    if row["same"]:
+        return "yes"
+    over = row.get("over_budget", 0)
+    return f"**no** ({over} of {row.get('runs', '?')} runs stopped at the time budget)" if over else "**no**"
+
+
 def _cell(text: str) -> str:
     """Text for a markdown table cell: a "|" (as in a regex) would end the cell."""
     return text.replace("|", "\\|")
@@ -310,7 +317,7 @@ def markdown(result: dict[str, Any]) -> list[str]:
                   "| Tool call | Cache | ollama-chatd | rg | Ratio | Same results | Goal |", "|---|---|---|---|---|---|---|"]
         for row in tree["rows"]:
             lines.append(f"| {_cell(row['what'])} | {row['cache']} | {row['ours_s']:.3f} s | {row['rg_s']:.3f} s "
-                         f"(`rg {_cell(row['rg'])}`) | {row['ratio']:.2f}x | {'yes' if row['same'] else '**no**'} | "
+                         f"(`rg {_cell(row['rg'])}`) | {row['ratio']:.2f}x | {_same(row)} | "
                          f"{'**PASS**' if row['passed'] else '**FAIL**'} |")
         lines.append("")
     for row in result.get("budget", []):

@@ -50,3 +50,15 @@ async def test_merged_tokens_keep_the_text_exact(daemon: Daemon, fake: FakeOllam
     assert daemon.text("c1") == "".join(words) == result["message"]["content"]
     assert [t["seq"] for t in tokens] == list(range(len(tokens)))
     assert len(tokens) < len(words)  # fewer, larger notifications
+
+
+async def test_a_fast_model_streams_in_batches_to_a_client_that_keeps_up(daemon: Daemon, fake: FakeOllama):
+    # 300 tokens a millisecond apart, each its own write, as Ollama sends them: the daemon reads
+    # them in batches (pacing.py) instead of one wake-up and one notification per token.
+    words = [f"t{i} " for i in range(300)]
+    fake.script(Reply.text(words, delay=0.001))
+    result = await asyncio.wait_for(daemon.request("chat/start", {"chatId": "c1", "prompt": "fast"}), 30)
+    tokens = daemon.tokens("c1")
+    assert daemon.text("c1") == "".join(words) == result["message"]["content"]
+    assert [t["seq"] for t in tokens] == list(range(len(tokens)))
+    assert len(tokens) < len(words) / 3, f"{len(tokens)} notifications for {len(words)} tokens"
