@@ -67,8 +67,11 @@ def markdown(r: dict[str, Any], png_name: str) -> str:
     ol = r.get("other_load") or {}
     if ol.get("median_cores") is not None:
         add(f"- Other processes on the machine used a median {ol['median_cores']:.2f} cores (max {ol['max_cores']:.2f}) "
-            f"during the measurements; before each one the run waited for them to stay under 0.15 cores "
+            f"during the measurements that meter it (the relay's and the long chat's); before each one the run waited for them to stay under 0.15 cores "
             f"({ol['quiet_wait_s']:.0f} s of waiting in all, capped at 90 s).")
+    if r.get("load_average"):
+        add("- The machine's 1-minute load average as each part started (2 cores): "
+            + ", ".join(f"{name} {load:.1f}" for name, load in r["load_average"].items()) + ".")
     add("- Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v) + ".")
     add(f"- Settings: {cfg['runs']} runs of {cfg['tokens']:,} tokens (1 chat) and of {cfg['chats']} chats x "
         f"{cfg['tokens'] // cfg['chats']:,} tokens; {cfg['cancels']} cancels per daemon case, "

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and name not in args.only:
                 continue
             t = time.monotonic()
+            results.setdefault("load_average", {})[name] = round(os.getloadavg()[0], 2)  # every part's, metered or not
             results[name] = part.measure(b)
             log(f"{name} done in {time.monotonic() - t:.1f} s")
     finally:
