@@ -243,6 +243,7 @@ def _serve(args: argparse.Namespace) -> int:
     opening = open_stdio()
     # The rest of the daemon is loaded once the editor has its `initialize` answer.
     with footprint.without_generated_source():
+        footprint.import_unregistered(footprint.ATTRS_HEAVY)
         from ollama_chatd.rpc.stdio import serve
     from ollama_chatd.app import open_workspace
 
