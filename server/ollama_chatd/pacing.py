@@ -3,17 +3,21 @@
 Shared by the backends (`ollama/`, `openai/`). A model server sends every token as
 its own write. Read as they come, each token costs the daemon an event-loop wake-up,
 a socket read and a pipe write: about 165 µs, 14% of a core at 1,000 tokens/s. So
-when a read has had to wait for the network (the event loop turned meanwhile), the
-piece it brought is held `READ_INTERVAL_S` before it is handed out: meanwhile the
-kernel gathers the tokens that follow it, and the next reads (served from what the
-HTTP library buffered, without waking up) and the one `chat/token` they become carry
-them all. Holding the piece that waited, rather than waiting before the next read,
-matters: httpx hands a read's pieces out one at a time and cannot say which is the
-last without waiting for the network, so a wait placed before the next read sent the
-first piece of every batch in a notification of its own (two per interval instead of
-one) and let a token wait two intervals. Now none waits much longer than one, 20 ms
-(a screen refreshes every 17), and the first piece of a turn is never held. A cancel
-still acts at once: the wait is an `asyncio.sleep`, which a cancellation interrupts.
+when a read gave the event loop a turn (every socket read does: it waited for the
+network, or at least for the event loop to collect what the kernel had gathered),
+the piece it brought is held `READ_INTERVAL_S` before it is handed out. Meanwhile
+the kernel gathers the tokens that follow; the pieces of that read still buffered
+in the HTTP library are handed out without a wake-up, and the next socket read's
+turn of the event loop sends them all in one `chat/token`: one socket read, one
+wake-up for the hold and one notification per interval. The hold comes after a
+read, not before the next one, because httpx hands a read's pieces out one at a
+time and cannot say which is the last without reading the network again: a wait
+placed before the next read gave the loop a turn after each batch's first piece,
+which then left in a notification of its own (two per interval). A token waits
+at most about two intervals, 40 ms (it arrives just after a read, comes with the
+next one, and is held with it); a screen refreshes every 17. The first piece of a
+turn is never held, and a cancel still acts at once: the hold is an
+`asyncio.sleep`, which a cancellation interrupts.
 
 Reads served from what the HTTP library has already buffered do not give the event
 loop a turn: after `FAIR_SHARE_S` of them the stream yields, so one flooding stream
@@ -79,9 +83,8 @@ class PacedReads(Generic[T]):
         finally:
             self._reading_since = None
         if self._waited and self._delivered and piece is not None:
-            # The read gave the event loop a turn: the network had nothing buffered, and
-            # this piece is the first of what it sent since. Let the next tokens gather
-            # behind it, then hand them all out without waking up for each of them.
+            # The read gave the event loop a turn (it read the socket): let the next
+            # tokens gather in the kernel while this read's pieces wait together.
             await self._give_turn(self._interval)
         self._delivered = True
         return piece
