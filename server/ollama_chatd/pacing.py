@@ -3,18 +3,27 @@
 Shared by the backends (`ollama/`, `openai/`). A model server sends every token as
 its own write. Read as they come, each token costs the daemon an event-loop wake-up,
 a socket read and a pipe write: about 165 µs, 14% of a core at 1,000 tokens/s. So
-once a read has had to wait for the network, the stream waits `READ_INTERVAL_S`
-before reading again: meanwhile the kernel gathers the tokens that arrive, and the
-next read (and the `chat/token` it becomes) carries them all. The first token of a
-turn is not delayed. The wait comes after the first piece a read brings, not after
-the last (the HTTP library hands them out one at a time and cannot say which is its
-last without waiting for the network), so a token may wait up to two intervals,
-40 ms; a screen refreshes every 17. A cancel still acts at once: the wait is an
+when a read gave the event loop a turn (every socket read does: it waited for the
+network, or at least for the event loop to collect what the kernel had gathered),
+the piece it brought is held `READ_INTERVAL_S` before it is handed out. Meanwhile
+the kernel gathers the tokens that follow; the pieces of that read still buffered
+in the HTTP library are handed out without a wake-up, and the next socket read's
+turn of the event loop sends them all in one `chat/token`: one socket read, one
+wake-up for the hold and one notification per interval. The hold comes after a
+read, not before the next one, because httpx hands a read's pieces out one at a
+time and cannot say which is the last without reading the network again: a wait
+placed before the next read gave the loop a turn after each batch's first piece,
+which then left in a notification of its own (two per interval). A token waits
+at most about two intervals, 40 ms (it arrives just after a read, comes with the
+next one, and is held with it); a screen refreshes every 17. The first piece of a
+turn is never held, and a cancel still acts at once: the hold is an
 `asyncio.sleep`, which a cancellation interrupts.
 
 Reads served from what the HTTP library has already buffered do not give the event
 loop a turn: after `FAIR_SHARE_S` of them the stream yields, so one flooding stream
-cannot keep the other chats (and the client's cancels) waiting.
+cannot keep the other chats (and the client's cancels) waiting. It is 1 ms, about
+the time a loaded machine takes for one interval's 20 tokens: at 0.5 ms a batch was
+often split in two by the yield, and so was its notification.
 
 A stall (nothing arriving for `stall_timeout` while reading) raises TimeoutError.
 Only the wait for the network counts, not the time the consumer holds what was read
@@ -30,7 +39,7 @@ from collections.abc import AsyncIterator
 from typing import Generic, TypeVar
 
 READ_INTERVAL_S = 0.02  # between two reads that wait for the network
-FAIR_SHARE_S = 0.0005  # longest a stream keeps the event loop to itself
+FAIR_SHARE_S = 0.001  # longest a stream keeps the event loop to itself
 
 T = TypeVar("T")
 
@@ -58,6 +67,7 @@ class PacedReads(Generic[T]):
         self._silence = silence
         self._reading_since: float | None = None
         self._waited = False
+        self._delivered = False  # the turn's first piece is never held back
         self._marker: asyncio.Handle | None = None
         self._turn_at = self._loop.time()
         self._watch = self._loop.call_at(self._turn_at + stall_timeout, self._check_stall)
@@ -65,12 +75,19 @@ class PacedReads(Generic[T]):
 
     async def next(self) -> T | None:
         """The next chunk; None at the end of the stream."""
-        await self._pause()
+        if self._loop.time() - self._turn_at > FAIR_SHARE_S:
+            await self._give_turn(0)
         self._reading_since = self._loop.time()
         try:
-            return await anext(self._reads, None)
+            piece = await anext(self._reads, None)
         finally:
             self._reading_since = None
+        if self._waited and self._delivered and piece is not None:
+            # The read gave the event loop a turn (it read the socket): let the next
+            # tokens gather in the kernel while this read's pieces wait together.
+            await self._give_turn(self._interval)
+        self._delivered = True
+        return piece
 
     def close(self) -> None:
         self._watch.cancel()
@@ -78,15 +95,8 @@ class PacedReads(Generic[T]):
             self._marker.cancel()
             self._marker = None
 
-    async def _pause(self) -> None:
-        if self._waited:
-            # The last read gave the event loop a turn: the network had nothing more
-            # then. Let the next tokens gather instead of waking up for each of them.
-            await asyncio.sleep(self._interval)
-        elif self._loop.time() - self._turn_at > FAIR_SHARE_S:
-            await asyncio.sleep(0)
-        else:
-            return
+    async def _give_turn(self, delay: float) -> None:
+        await asyncio.sleep(delay)
         self._turn_at = self._loop.time()
         self._waited = False
         self._arm()
