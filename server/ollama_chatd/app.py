@@ -17,7 +17,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -28,18 +28,18 @@ from ollama_chatd.engine.engine import ChatEngine
 from ollama_chatd.engine.model_call import ModelCalls
 from ollama_chatd.events import FileRestorer, RulesSource, ToolRunner
 from ollama_chatd.mcp.config import HttpServer, ServerConfig
-from ollama_chatd.mcp.host import McpHost
-from ollama_chatd.mcp.runner import CallApprover, with_mcp_tools
 from ollama_chatd.redaction import secret_values
 from ollama_chatd.store import ChatStore, default_state_dir
 from ollama_chatd.tools.command_policy import CREDENTIAL_VARIABLES, command_environment
 from ollama_chatd.tools.command_process import find_bwrap
-from ollama_chatd.tools.commands import CallApprover as CommandApprover
-from ollama_chatd.tools.commands import CommandSettings, RunCommand
+from ollama_chatd.tools.commands import CallApprover, CommandSettings, RunCommand
 from ollama_chatd.tools.rules import RulesFile
 from ollama_chatd.tools.runner import Approver, EditApplier, WorkspaceTools
 from ollama_chatd.tools.undo import Restorer
 from ollama_chatd.tools.workspace import Workspace
+
+if TYPE_CHECKING:
+    from ollama_chatd.mcp.host import McpHost
 
 __all__ = ["Parts", "build_backend", "build_engine", "command_tool", "open_workspace", "store_location"]
 
@@ -93,24 +93,30 @@ def open_workspace(
     folder = workspace.folders[0].path
     store = ChatStore.open(store_location(serve, settings), str(folder), on_degraded=on_problem)
     commands = command_tool(settings, workspace, approver, settings.mcp_servers)
-    tools, mcp = with_mcp_tools(
-        WorkspaceTools(
-            workspace, approver, applier, auto_approve=settings.auto_approve, commands=commands, changes=store
-        ),
-        settings.mcp_servers,
-        approver=approver,
-        cwd=folder,
-        auto_approve=settings.auto_approve,
-        call_timeout=settings.mcp_call_timeout,
-        on_problem=on_problem,
+    tools: ToolRunner = WorkspaceTools(
+        workspace, approver, applier, auto_approve=settings.auto_approve, commands=commands, changes=store
     )
+    mcp = None
+    if settings.mcp_servers:
+        # The MCP host is loaded only for a workspace that has servers (issue 15: a small daemon).
+        from ollama_chatd.mcp.runner import with_mcp_tools
+
+        tools, mcp = with_mcp_tools(
+            tools,
+            settings.mcp_servers,
+            approver=approver,
+            cwd=folder,
+            auto_approve=settings.auto_approve,
+            call_timeout=settings.mcp_call_timeout,
+            on_problem=on_problem,
+        )
     engine = build_engine(settings, backend, store, tools, RulesFile(workspace))
     model_calls = ModelCalls(backend, engine.models, max_context=settings.max_context)
     return Parts(settings, workspace, backend, store, engine, model_calls, mcp, Restorer(workspace, applier), commands)
 
 
 def command_tool(
-    settings: Settings, workspace: Workspace, approver: CommandApprover, mcp_servers: Sequence[ServerConfig]
+    settings: Settings, workspace: Workspace, approver: CallApprover, mcp_servers: Sequence[ServerConfig]
 ) -> RunCommand:
     """`run_command` for `workspace`: its commands see the daemon's environment without
     the credentials the daemon holds (API keys, configured header values). Raises
