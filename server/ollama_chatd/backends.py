@@ -6,7 +6,9 @@ from the settings, and a module implementing `llm.ChatBackend`: `ollama/`, and
 
 Kept light (no httpx): `initialize` is checked through `address()` before the rest
 of the daemon loads (rpc/startup.py), and a backend's client module is imported
-only when that backend is built.
+only when that backend is built: for a local Ollama (nothing in its settings that
+could be refused), at the first call, as a window whose user never chats never
+needs it (2.6 MiB of RSS: httpx and the client; issue 15, a small daemon).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
 import attrs
 
@@ -45,7 +47,49 @@ def build_backend(settings: Settings) -> llm.ChatBackend:
     backend = _chosen(settings)
     where = backend.address(settings, os.environ)
     logger.info("%s at %s (from %s)", backend.label, where.url, where.source)
+    if _cannot_be_refused(settings):
+        return _BuiltOnFirstUse(lambda: backend.build(settings, where))
     return backend.build(settings, where)
+
+
+def _cannot_be_refused(settings: Settings) -> bool:
+    """Whether building the backend can only succeed, so that it may wait for its first
+    use: a CA bundle, headers or an API key may be refused, and must be at `initialize`."""
+    return (
+        settings.backend == "ollama"
+        and isinstance(settings.verify, bool)
+        and not settings.headers
+        and not os.environ.get(OLLAMA_API_KEY_ENV, "").strip()
+    )
+
+
+class _BuiltOnFirstUse:
+    """A `llm.ChatBackend` that builds the real one when first called."""
+
+    def __init__(self, build: Callable[[], llm.ChatBackend]) -> None:
+        self._build = build
+        self._backend: llm.ChatBackend | None = None
+
+    def _built(self) -> llm.ChatBackend:
+        if self._backend is None:
+            self._backend = self._build()
+        return self._backend
+
+    async def version(self) -> str:
+        return await self._built().version()
+
+    async def installed_models(self) -> list[llm.ModelInfo]:
+        return await self._built().installed_models()
+
+    async def describe_model(self, name: str) -> llm.ModelInfo:
+        return await self._built().describe_model(name)
+
+    def stream_chat(self, request: llm.ChatRequest) -> AsyncIterator[llm.ChatChunk]:
+        return self._built().stream_chat(request)
+
+    async def aclose(self) -> None:
+        if self._backend is not None:
+            await self._backend.aclose()
 
 
 def _chosen(settings: Settings) -> _Backend:
