@@ -42,11 +42,7 @@ def cpu_ns(pid: int) -> int:
 def paced_run(b: Any, relay: str, rate: int, seconds: float, model: str) -> dict[str, Any]:
     n = int(rate * seconds)
     proc, _ = b.start(relay)
-    b.fake.reset()
-    # A first turn opens the connection to the fake and loads what a turn loads lazily:
-    # an editor's daemon has done so long before, so it is not counted.
-    b.fake.script({"kind": "text", "tokens": ["warm", "up"]})
-    proc.wait(proc.request("chat/start", {"chatId": "w", "prompt": "go", "model": model})[1], 30)
+    b.warm_up(proc)
     b.fake.script({"kind": "text", "tokens": ["x"] * n, "delay": 1 / rate})
     b.wait_quiet()
     cpu0 = cpu_ns(proc.pid)
@@ -60,6 +56,32 @@ def paced_run(b: Any, relay: str, rate: int, seconds: float, model: str) -> dict
     b.finish(relay, proc, f"paced {rate}/s")
     return {"tokens": n, "elapsed_s": elapsed, "achieved_tokens_per_s": n / elapsed,
             "cpu_us_per_token": cpu / n * 1e6, "core_share": cpu / elapsed, "notifications": chat.notifications}
+
+
+CHATS, CHATS_RATE = 32, 100  # concurrent chats at a model's pace: a busy vLLM batch
+
+
+def many_paced_run(b: Any, relay: str, seconds: float) -> dict[str, Any]:
+    """32 chats started at once, each streamed at 100 tokens/s: when does each get its
+    first token, and what does relaying them all cost? (The flood in throughput.py asks
+    the same under a load no model server makes.)"""
+    per_chat = int(CHATS_RATE * seconds)
+    proc, _ = b.start(relay)
+    b.warm_up(proc)
+    b.fake.script(*[{"kind": "text", "tokens": ["x"] * per_chat, "delay": 1 / CHATS_RATE} for _ in range(CHATS)])
+    b.wait_quiet()
+    cpu0 = cpu_ns(proc.pid)
+    sent, waiters = proc.start_chats([{"chatId": f"m{i}", "prompt": "go", "model": MODEL} for i in range(CHATS)])
+    answers = [proc.wait(waiter, seconds * 10 + 30) for _, waiter in waiters]
+    elapsed = max(answer.at for answer in answers) - sent
+    cpu = (cpu_ns(proc.pid) - cpu0) / 1e9
+    chats = [proc.chats[f"m{i}"] for i in range(CHATS)]
+    if any(chat.text() != "x" * per_chat or chat.violations for chat in chats):
+        b.problem(f"{relay} {CHATS} paced chats: delivered text not intact")
+    first_tokens = sorted((chat.first_at - sent) * 1e3 for chat in chats if chat.first_at)
+    b.finish(relay, proc, f"{CHATS} paced chats")
+    return {"first_token_median_ms": statistics.median(first_tokens), "first_token_max_ms": first_tokens[-1],
+            "core_share": cpu / elapsed}
 
 
 FLOOR_TOKENS = 1_000  # about 110 KB: all of it fits in the loopback socket's buffers
@@ -121,6 +143,13 @@ def measure(b: Any) -> dict[str, Any]:
             log(f"paced {relay:13s} {rate:5d} tok/s asked, {summary['achieved_tokens_per_s']:6.0f} achieved: "
                 f"{summary['cpu_us_per_token']:6.1f} us CPU/token, {summary['core_share']:.2%} of a core")
         out["relays"][relay] = per_rate
+    out["many"] = {"chats": CHATS, "rate": CHATS_RATE, "relays": {}}
+    for relay in b.relays:
+        samples = [many_paced_run(b, relay, seconds) for _ in range(runs)]
+        out["many"]["relays"][relay] = summary = {key: statistics.median(s[key] for s in samples) for key in samples[0]}
+        log(f"paced {relay:13s} {CHATS} chats at {CHATS_RATE} tok/s: first token median "
+            f"{summary['first_token_median_ms']:.0f} ms, slowest {summary['first_token_max_ms']:.0f} ms, "
+            f"{summary['core_share']:.1%} of a core")
     return out
 
 
@@ -182,5 +211,15 @@ def section(r: dict[str, Any]) -> list[str]:
             cells += [f"{v['achieved_tokens_per_s']:,.0f}", f"{v['cpu_us_per_token']:,.0f}", f"{v['core_share']:.1%}"]
         L.append(f"| {relay} | " + " | ".join(cells) + " |")
     L.append("")
+    if many := paced.get("many"):
+        L += [f"**{many['chats']} chats at once, each at {many['rate']} tokens/s** (a busy batch on a vLLM server; "
+              "the flood of the relay section asks the same under a load no model server makes): when each chat's "
+              "first token arrived, counted from the write of all the `chat/start`s, and the relay's CPU while they "
+              "streamed.", "",
+              "| Relay | first token, median (ms) | slowest first token (ms) | share of a core |",
+              "|---|---:|---:|---:|"]
+        for relay, v in many["relays"].items():
+            L.append(f"| {relay} | {v['first_token_median_ms']:.0f} | {v['first_token_max_ms']:.0f} | {v['core_share']:.1%} |")
+        L.append("")
     return L
 
