@@ -17,7 +17,10 @@ which then left in a notification of its own (two per interval). A token waits
 at most about two intervals, 40 ms (it arrives just after a read, comes with the
 next one, and is held with it); a screen refreshes every 17. The first piece of a
 turn is never held, and a cancel still acts at once: the hold is an
-`asyncio.sleep`, which a cancellation interrupts.
+`asyncio.sleep`, which a cancellation interrupts. Nor is a piece held that the read
+waited half an interval or more for: tokens that far apart (a model on a CPU makes
+tens a second) would not batch, and the hold would only add a wake-up and its delay
+to each (at 50 tokens/s, about 30% of the daemon's CPU).
 
 Reads served from what the HTTP library has already buffered do not give the event
 loop a turn: after `FAIR_SHARE_S` of them the stream yields, so one flooding stream
@@ -77,14 +80,15 @@ class PacedReads(Generic[T]):
         """The next chunk; None at the end of the stream."""
         if self._loop.time() - self._turn_at > FAIR_SHARE_S:
             await self._give_turn(0)
-        self._reading_since = self._loop.time()
+        self._reading_since = started = self._loop.time()
         try:
             piece = await anext(self._reads, None)
         finally:
             self._reading_since = None
-        if self._waited and self._delivered and piece is not None:
-            # The read gave the event loop a turn (it read the socket): let the next
-            # tokens gather in the kernel while this read's pieces wait together.
+        if self._waited and self._delivered and piece is not None and self._loop.time() - started < self._interval / 2:
+            # The read gave the event loop a turn (it read the socket) and the tokens
+            # come faster than the hold: let the next ones gather in the kernel while
+            # this read's pieces wait together.
             await self._give_turn(self._interval)
         self._delivered = True
         return piece
