@@ -127,6 +127,15 @@ class Bench:
             proc.wait_idle()
         return proc, answer.at - proc.spawned_at
 
+    def warm_up(self, proc: RelayProcess) -> None:
+        """One short turn: opens the connection to the fake and loads what a turn loads
+        lazily. An editor's daemon has done so long before its user's next chat, so the
+        steady state is measured after it (the cold first turn is measured in first_token)."""
+        self.fake.reset()
+        self.fake.script({"kind": "text", "tokens": ["warm", "up"]})
+        proc.wait(proc.request("chat/start", {"chatId": "warm-up", "prompt": "go", "model": MODEL})[1], 30)
+        self.fake.reset()
+
     def finish(self, relay: str, proc: RelayProcess, what: str) -> None:
         self.check_process(relay, proc, what)
         proc.close()

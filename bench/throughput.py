@@ -1,4 +1,7 @@
-"""Relay throughput against a fake that floods: one chat, and many concurrent chats (a stress test)."""
+"""Relay throughput against a fake that floods: one chat, and many concurrent chats (a stress test).
+
+Each relay is measured after one warm-up turn (`Bench.warm_up`): the lazy loading of a
+fresh daemon's first turn is measured apart, in first_token."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from rig import RELAYS, Bench
 
 def one_chat_run(b: Bench, relay: str, n: int) -> dict[str, Any]:
     proc, _ = b.start(relay)
-    b.fake.reset()
+    b.warm_up(proc)
     b.fake.script(bulk(n, "x"))
     b.wait_quiet()
     cpu0 = proc.cpu_seconds()
@@ -44,7 +47,7 @@ def one_chat_run(b: Bench, relay: str, n: int) -> dict[str, Any]:
 
 def many_chats_run(b: Bench, relay: str, n_chats: int, per_chat: int) -> dict[str, Any]:
     proc, _ = b.start(relay)
-    b.fake.reset()
+    b.warm_up(proc)
     b.fake.script(*[bulk(per_chat, "x") for _ in range(n_chats)])
     params = [{"chatId": f"m{i}", "prompt": "go", "model": MODEL} for i in range(n_chats)]
     b.wait_quiet()

@@ -240,11 +240,24 @@ def test_select_model_switches_the_model(vscode: Session):
 
 def test_show_server_log(vscode: Session):
     vscode.page.run_command("Ollama: Show Server Log")
-    # The view follows the log's end and renders only the lines in sight; the launch line is
-    # the first one, so go to the top (after earlier chats the daemon has logged screens more).
-    vscode.page.click(LOG_VIEW, "the Output panel")
-    vscode.page.chord(Keys.CONTROL, Keys.HOME)
-    wait_until(lambda: any("ollama-chatd serve" in t for t in vscode.page.texts(LOG_VIEW)), 15, "the log's launch line")
+
+    # The view follows the log's end and renders only the lines in sight, and the launch line
+    # is the first one (after earlier chats the daemon has logged screens more). Go to the top
+    # on every look: the channel may still be loading, or the view still following, when the
+    # first Ctrl+Home lands.
+    def launch_line_in_sight() -> bool:
+        log = vscode.page._displayed(LOG_VIEW)
+        if log is None:
+            return False
+        log.click()
+        vscode.page.chord(Keys.CONTROL, Keys.HOME)
+        return any("ollama-chatd serve" in t for t in vscode.page.texts(LOG_VIEW))
+
+    try:
+        wait_until(launch_line_in_sight, 30, "the log's launch line", interval=0.5)
+    except TimeoutError as timeout_error:
+        shot = vscode.page.shot("no-server-log")
+        raise AssertionError(f"{timeout_error}; the Output view shows {vscode.page.texts(LOG_VIEW)} (see {shot})") from None
     vscode.page.shot("server-log")
 
 

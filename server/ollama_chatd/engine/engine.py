@@ -141,9 +141,10 @@ class ChatEngine:
         with self._running.register(request.chat_id) as running:
             turn: Turn | None = None
             try:
-                conversation = await self._conversation_for(request)
+                # Both may wait on a worker thread (the store, the rules file): together, so a
+                # new chat's first token waits for one thread hop instead of two.
+                conversation, rules = await asyncio.gather(self._conversation_for(request), self._read_rules())
                 model = await self._model_for(request, conversation)
-                rules = await self._read_rules()
                 turn = Turn(conversation, model, request, self._backend, self._journal, self._turn_settings, emit, rules)
                 try:
                     return await turn.run()
