@@ -101,6 +101,23 @@ def site_packages() -> Path:
 def evict(root: Path) -> int:
     """Drop the tree's file contents from the page cache (no root needed); the count of files."""
     os.sync()
+    return _each_file(root, lambda fd: os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED))
+
+
+def prime(root: Path) -> None:
+    """Read every file of the tree once (untimed), so that the cache below the VM's disk
+    holds it for both sides alike: the first reader of a tree no longer pays for both."""
+    _each_file(root, _read_through)
+
+
+def _read_through(fd: int) -> None:
+    while os.read(fd, 1 << 20):
+        pass
+
+
+def _each_file(root: Path, act: Callable[[int], None]) -> int:
+    """Call `act` with an open descriptor of each file in the tree (symlinks not followed, a
+    FIFO not waited for, a file that cannot be opened or read skipped); the count it succeeded on."""
     count = 0
     for folder, _, names in os.walk(root):
         for name in names:
@@ -109,29 +126,13 @@ def evict(root: Path) -> int:
             except OSError:
                 continue
             try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                act(fd)
                 count += 1
+            except OSError:
+                pass
             finally:
                 os.close(fd)
     return count
-
-
-def prime(root: Path) -> None:
-    """Read every file of the tree once (untimed), so that the cache below the VM's disk
-    holds it for both sides alike: the first reader of a tree no longer pays for both."""
-    for folder, _, names in os.walk(root):
-        for name in names:
-            try:
-                fd = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            except OSError:
-                continue
-            try:
-                while os.read(fd, 1 << 20):
-                    pass
-            except OSError:
-                pass  # a FIFO or a folder's special file: nothing to cache
-            finally:
-                os.close(fd)
 
 
 # ------------------------------------------------------------------------ the measurements
