@@ -208,7 +208,8 @@ def measure_tree(name: str, tree: Path, runs: int, cold_runs: int, wait: Callabl
             same = all(pair[2] for pair in pairs)
             rows.append(dict(what=case["what"], cache=cache, ours_s=round(ours_s, 3), rg_s=round(rg_s, 3),
                              ratio=round(ours_s / rg_s, 2), same=same, passed=same and ours_s <= GOAL_RATIO * rg_s,
-                             over_budget=sum(pair[3] for pair in pairs), runs=len(pairs), rg=" ".join(case["rg"])))
+                             over_budget=sum(pair[3] for pair in pairs), runs=len(pairs), rg=" ".join(case["rg"]),
+                             pairs=[[round(pair[0], 3), round(pair[1], 3)] for pair in pairs]))
     return dict(name=name, path=str(tree), files=files, rows=rows)
 
 

@@ -115,11 +115,21 @@ def files_matching(ws: Workspace, glob: Glob, start: Path | None, deadline: floa
         )
         reach = None if scope.exact else walking.Reach(ws, plan)
         start_display = ws.display(plan.start)
-        for rel in listing.paths:
-            below = scope.below(rel)
-            shown = display_join(start_display, below)
-            if (reach is None or reach.reaches(below)) and (exact_names or glob.matches(rel, shown)):
-                found.append(shown)
+        if reach is None and exact_names and not scope.start_rel and start_display in ("", "."):
+            found += listing.paths  # rg alone decided, and its paths are the ones shown
+        else:
+            found += _kept(listing.paths, scope, reach, start_display, None if exact_names else glob)
         if not listing.complete:
             return Found(found, complete=False)
     return Found(found, complete=True)
+
+
+def _kept(
+    paths: list[str], scope: _Scope, reach: walking.Reach | None, start_display: str, glob: Glob | None
+) -> Iterator[str]:
+    """The shown paths of rg's `paths` that the walk reaches and `glob` (None: rg applied it) matches."""
+    for rel in paths:
+        below = scope.below(rel)
+        shown = display_join(start_display, below)
+        if (reach is None or reach.reaches(below)) and (glob is None or glob.matches(rel, shown)):
+            yield shown

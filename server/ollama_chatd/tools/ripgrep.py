@@ -96,9 +96,19 @@ def run(arguments: list[str], cwd: Path, deadline: float) -> Listing:
                 process.kill()
     if complete and _failed(process.returncode, out, err):
         raise RipgrepUnusable(err.decode("utf-8", "replace").strip() or f"rg exited with {process.returncode}")
-    paths = out.split(b"\0")
+    return Listing(_paths(out), complete)
+
+
+def _paths(out: bytes) -> list[str]:
+    """rg's NUL-separated paths, without the "./" it puts before each when it searches ".".
+    Decoded at once (a NUL never falls inside a UTF-8 sequence, so this equals decoding
+    each path): path by path was a third of the Python time of a 40,000-file listing."""
+    text = os.fsdecode(out)
+    if text.startswith("./"):
+        text = text[2:].replace("\0./", "\0")
+    paths = text.split("\0")
     del paths[-1]  # what follows the last NUL: nothing, or a path cut short by the deadline
-    return Listing([os.fsdecode(p).removeprefix("./") for p in paths if p], complete)
+    return [path for path in paths if path]
 
 
 def _failed(code: int, out: bytes, err: bytes) -> bool:
