@@ -209,7 +209,7 @@ def measure_tree(name: str, tree: Path, runs: int, cold_runs: int, wait: Callabl
             rows.append(dict(what=case["what"], cache=cache, ours_s=round(ours_s, 3), rg_s=round(rg_s, 3),
                              ratio=round(ours_s / rg_s, 2), same=same, passed=same and ours_s <= GOAL_RATIO * rg_s,
                              over_budget=sum(pair[3] for pair in pairs), runs=len(pairs), rg=" ".join(case["rg"]),
-                             pairs=[[round(pair[0], 3), round(pair[1], 3)] for pair in pairs]))
+                             pairs=[[round(pair[0], 3), round(pair[1], 3), pair[3]] for pair in pairs]))
     return dict(name=name, path=str(tree), files=files, rows=rows)
 
 
@@ -314,7 +314,12 @@ def _same(row: dict[str, Any]) -> str:
     if row["same"]:
         return "yes"
     over = row.get("over_budget", 0)
-    return f"**no** ({over} of {row.get('runs', '?')} runs stopped at the time budget)" if over else "**no**"
+    if not over:
+        return "**no**"
+    # What rg took beside each stopped run says whether the search or the machine was slow.
+    beside = ", ".join(f"{rg_s:.1f} s" for _, rg_s, stopped in row.get("pairs", []) if stopped)
+    return (f"**no** ({over} of {row.get('runs', '?')} runs stopped at the time budget"
+            + (f"; rg took {beside} in the same pair" if beside else "") + ")")
 
 
 def _cell(text: str) -> str:
