@@ -72,6 +72,12 @@ def markdown(r: dict[str, Any], png_name: str) -> str:
     if r.get("load_average"):
         add("- The machine's 1-minute load average as each part started (2 cores): "
             + ", ".join(f"{name} {load:.1f}" for name, load in r["load_average"].items()) + ".")
+    if r.get("speed_probe_ms"):
+        add("- The machine's speed as each part started: a fixed Python workload took (ms; lower is faster, "
+            "bench/machine.py `speed_probe_ms`) "
+            + ", ".join(f"{name} {ms_:.0f}" for name, ms_ in r["speed_probe_ms"].items())
+            + ". The host's other tenants move it by up to 2x within an hour; figures from runs at different "
+            "speeds do not compare.")
     add("- Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v) + ".")
     add(f"- Settings: {cfg['runs']} runs of {cfg['tokens']:,} tokens (1 chat) and of {cfg['chats']} chats x "
         f"{cfg['tokens'] // cfg['chats']:,} tokens; {cfg['cancels']} cancels per daemon case, "

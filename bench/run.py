@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from common import ROOT, log, median  # noqa: E402
-from machine import machine  # noqa: E402
+from machine import machine, speed_probe_ms  # noqa: E402
 from parts import PARTS  # noqa: E402
 from rig import RELAYS, Bench, daemon_source  # noqa: E402
 
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             t = time.monotonic()
             results.setdefault("load_average", {})[name] = round(os.getloadavg()[0], 2)  # every part's, metered or not
+            results.setdefault("speed_probe_ms", {})[name] = speed_probe_ms()
             results[name] = part.measure(b)
             log(f"{name} done in {time.monotonic() - t:.1f} s")
     finally:
