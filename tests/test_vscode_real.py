@@ -210,6 +210,34 @@ def test_revert_this_turn_puts_the_buffer_back(vscode: Session):
     vscode.page.shot("reverted")
 
 
+def test_a_commands_output_shows_while_it_runs(vscode: Session):
+    # The command prints a line, then waits for the test to have seen that line in the answer.
+    # (Its output, "out-1" and "out-2", is not in its text: the answer shows the command too.)
+    go = vscode.server.workspace / "go-on"
+    go.unlink(missing_ok=True)
+    command = "echo out-$((0+1)); while [ ! -e go-on ]; do sleep 0.05; done; echo out-$((1+1))"
+    vscode.fake.reset()
+    vscode.fake.script(Reply.text([], tool_calls=[{"name": "run_command", "arguments": {"command": command}}]),
+                       Reply.text("Ran it."))
+    vscode.ask("@ollama run the slow command")
+    dialog = wait_until(lambda: vscode.page._displayed(DIALOG), 30, "the approval dialog").text
+    assert command in dialog
+    vscode.page.click_text(f"{DIALOG} .monaco-button", "Allow")
+    wait_until(lambda: any("out-1" in block for block in _code_blocks(vscode.page)), 30, "the first line in a code block")
+    assert "out-2" not in vscode.page.chat_replies()[-1] and len(vscode.fake.requests) == 1, "the command still runs"
+    vscode.page.shot("command-running")
+    go.touch()
+    vscode.reply_containing("Ran it.")
+    assert any(block.startswith("$ echo out-") and "out-1\nout-2" in block for block in _code_blocks(vscode.page)), \
+        _code_blocks(vscode.page)
+    vscode.page.shot("command-done")
+    go.unlink()
+
+
+def _code_blocks(page) -> list[str]:
+    return page.texts(".interactive-response .interactive-result-code-block .view-lines")
+
+
 def _editor_text(page) -> str | None:
     lines = page.find(".editor-instance .view-lines")  # None while the editor opens
     return lines.text if lines else None

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { CancellationTokenSource, ConnectionError, ConnectionErrors, ResponseError } from 'vscode-jsonrpc/node';
 import { ChatClient } from '../src/core/chatClient';
+import { CommandOutput } from '../src/core/commandOutput';
 import { lastTurnMetadata } from '../src/core/chatSession';
 import { toDaemonFailure } from '../src/core/daemonFailure';
 import { explainFailure } from '../src/core/explainFailure';
@@ -317,5 +318,45 @@ describe('the model @ollama uses: the picker\'s or the setting, whichever was ch
     assert.deepEqual(choice.decide('plain', 'tiny'), { model: 'plain', adoptPicker: true }, 'picked in the chat');
     assert.deepEqual(choice.decide('plain', 'thinker'), { model: 'thinker', adoptPicker: false }, 'then Select Model');
     assert.deepEqual(choice.decide('plain', ''), { model: 'plain', adoptPicker: true }, 'no setting at all');
+  });
+});
+
+describe("a command's output while it runs", () => {
+  const FENCE = '``````';
+  const running = (output: string, outputLength: number, callId = 'c1') =>
+    ({ chatId: 'chat', callId, name: 'run_command', arguments: { command: 'make' }, status: 'running' as const, output, outputLength });
+  const ended = (status: 'completed' | 'failed' | 'cancelled', callId = 'c1') =>
+    ({ chatId: 'chat', callId, name: 'run_command', arguments: { command: 'make' }, status });
+
+  test('grows one code block with only the new characters, closed when the call ends', () => {
+    const view = new CommandOutput();
+    assert.equal(view.update(running('one\n', 4)), `\n\n${FENCE}text\n$ make\none\n`);
+    assert.equal(view.update(running('one\ntwo', 7)), 'two');
+    assert.equal(view.update(running('one\ntwo', 7)), '', 'a repeat adds nothing');
+    assert.equal(view.update(ended('completed')), `\n${FENCE}\n\n`, 'a line left open is ended before the fence');
+    assert.equal(view.close(), '', 'closed once');
+  });
+
+  test('says how much it could not show when more came than one update carries', () => {
+    const view = new CommandOutput();
+    view.update(running('start\n', 6));
+    assert.equal(view.update(running('...tail\n', 5006)), '[... 4992 characters not shown ...]\n...tail\n');
+  });
+
+  test('keeps the block whole whatever the output holds', () => {
+    const view = new CommandOutput();
+    const shown = view.update(running('a\r\nb\rc `````````\n', 18));
+    assert.ok(shown.endsWith('a\nb\nc ' + '`'.repeat(9).split('').join('\u200b') + '\n'), JSON.stringify(shown));
+    assert.ok(!shown.slice(FENCE.length + 4).includes(FENCE), 'no fence inside the output');
+  });
+
+  test('leaves other tools and calls that showed nothing alone, and a new call gets its own block', () => {
+    const view = new CommandOutput();
+    assert.equal(view.update({ ...running('x', 1), name: 'read_file' }), '');
+    assert.equal(view.update(ended('failed')), '');
+    view.update(running('first\n', 6, 'c1'));
+    assert.equal(view.update(running('second\n', 7, 'c2')), `${FENCE}\n\n\n\n${FENCE}text\n$ make\nsecond\n`);
+    assert.equal(view.update(ended('cancelled', 'c1')), '', "c1's block was already closed");
+    assert.equal(view.close(), `${FENCE}\n\n`);
   });
 });

@@ -107,6 +107,8 @@ export interface ToolCallParams {
   arguments: Record<string, unknown>;
   status: ToolCallStatus;
   output?: string;
+  /** With `running` (run_command): how many characters of output there were in all. */
+  outputLength?: number;
   error?: string;
 }
 

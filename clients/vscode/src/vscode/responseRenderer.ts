@@ -1,10 +1,12 @@
 /**
  * Shows one turn in the chat view as the daemon reports it: answer text as markdown,
- * thinking and tool calls as progress lines (never mixed into the answer), changed files
- * as references, and how the turn ended.
+ * thinking and tool calls as progress lines (never mixed into the answer), a command's
+ * output as a code block growing while it runs, changed files as references, and how the
+ * turn ended.
  */
 import * as vscode from 'vscode';
 import type { TurnListener, TurnOutcome } from '../core/chatClient';
+import { CommandOutput } from '../core/commandOutput';
 import { explainFailure } from '../core/explainFailure';
 import type { Explanation } from '../core/explanation';
 import type { ChatStatusParams, TokenKind, ToolCallParams } from '../core/protocol';
@@ -17,6 +19,7 @@ export class ResponseRenderer implements TurnListener {
   private wroteAnswer = false;
   private readonly announcedCalls = new Set<string>();
   private readonly referencedFiles = new Set<string>();
+  private readonly commandOutput = new CommandOutput();
   /** Whether a change to a file was made in this turn (a revert then has something to undo). */
   changedFiles = false;
 
@@ -29,11 +32,12 @@ export class ResponseRenderer implements TurnListener {
     if (kind === 'content') {
       this.inThought = false;
       this.wroteAnswer = true;
+      this.endCommandOutput();
       this.stream.markdown(text);
     } else if (kind === 'thinking' && !this.inThought) {
       // One line per stretch of thinking: the reasoning itself would drown the answer.
       this.inThought = true;
-      this.stream.progress('Thinking…');
+      this.progress('Thinking…');
     }
     // Unknown kinds are not shown (protocol section 11).
   }
@@ -42,10 +46,12 @@ export class ResponseRenderer implements TurnListener {
     this.inThought = false;
     if (!this.announcedCalls.has(call.callId)) {
       this.announcedCalls.add(call.callId);
-      this.stream.progress(describeToolCall(call.name, call.arguments ?? {}));
+      this.progress(describeToolCall(call.name, call.arguments ?? {}));
     }
     const update = describeToolCallUpdate(call);
-    if (update !== undefined) this.stream.progress(update);
+    if (update !== undefined) this.progress(update);
+    const output = this.commandOutput.update(call);
+    if (output) this.stream.markdown(output);
     this.referenceChangedFile(call);
     if (call.status === 'completed' && WRITE_TOOLS.includes(call.name)) this.changedFiles = true;
   }
@@ -59,11 +65,12 @@ export class ResponseRenderer implements TurnListener {
       this.saidWaiting = true;
     }
     // Shown as the daemon wrote it: capitalising would mangle a leading model name ("plain cannot use tools").
-    this.stream.progress(status.message);
+    this.progress(status.message);
   }
 
   /** Adds the closing words of a turn: why it stopped early, or what went wrong. */
   finish(outcome: TurnOutcome): void {
+    this.endCommandOutput(); // a command cut short by the turn's end
     if (outcome.kind === 'failed') {
       this.explain(explainFailure(outcome.failure));
       return;
@@ -88,6 +95,17 @@ export class ResponseRenderer implements TurnListener {
     for (const action of explanation.actions) {
       this.stream.button({ title: action.title, command: action.command, arguments: action.arguments });
     }
+  }
+
+  /** A progress line; a command's output block is closed first, or the line would land inside it. */
+  private progress(line: string): void {
+    this.endCommandOutput();
+    this.stream.progress(line);
+  }
+
+  private endCommandOutput(): void {
+    const markdown = this.commandOutput.close();
+    if (markdown) this.stream.markdown(markdown);
   }
 
   private note(text: string): void {
