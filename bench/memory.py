@@ -172,7 +172,10 @@ def section(r: dict[str, Any]) -> list[str]:
           " store for a plain-http model server. What remains is Python with asyncio and OpenSSL (libcrypto's "
           "pages alone are 3.5 MiB of RSS, loaded by `ssl`), lsprotocol's thousand attrs classes with their "
           "generated methods, and the code of some 400 modules; a session adds httpx, httpcore, h11 and anyio "
-          "(about 4 MiB with the first request).", "",
+          "(about 4 MiB with the first request). Over many chats, only the 32 most recently used stay in "
+          "memory (a chat used again after that is loaded from the store), and SQLite's page cache is held to "
+          "512 KiB per connection: the daemon grew by 0.7 MiB per 100 chats of 10 turns before (2.1 MiB over "
+          "3,000 turns), by 0.9 MiB over those 3,000 turns since, levelling off.", "",
           "| Layer | RSS (MiB) | added (MiB) |", "|---|---:|---:|"]
     previous = 0.0
     for label, mib in m["layers_mib"]:

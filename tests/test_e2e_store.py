@@ -49,6 +49,25 @@ async def test_a_chat_continues_in_a_fresh_daemon(spawn_daemon, fake: FakeOllama
     ]
 
 
+@pytest.mark.parametrize("store", ["on disk", "--no-store"])
+async def test_a_chat_left_while_forty_others_ran_keeps_its_whole_history(
+    spawn_daemon, fake: FakeOllama, workspace: Path, store: str
+):
+    # Only the most recently used chats stay in memory; the others come back from the store.
+    daemon = await open_daemon(spawn_daemon, workspace, *(["--no-store"] if store == "--no-store" else []))
+    await daemon.request("chat/start", {"chatId": "first", "prompt": "remember 42", "system": "be brief"})
+    for n in range(40):
+        await daemon.request("chat/start", {"chatId": f"other-{n}", "prompt": f"chat {n}"})
+    await daemon.request("chat/start", {"chatId": "first", "prompt": "what number?"})
+
+    assert [(m["role"], m["content"]) for m in fake.requests[-1].body["messages"]] == [
+        ("system", "be brief"),
+        ("user", "remember 42"),
+        ("assistant", "echo: remember 42"),
+        ("user", "what number?"),
+    ]
+
+
 async def checkpoint_saved(database: Path, timeout: float = 10.0) -> None:
     """Wait until a partial answer (status "streaming") is committed to the database."""
     deadline = asyncio.get_running_loop().time() + timeout

@@ -69,24 +69,35 @@ class Journal(Protocol):
     def drop_turns(self, chat_id: str, first: int) -> None: ...
 
 
-class Conversations:
-    """The chats of this session: those in use, loaded from the journal on first use."""
+KEPT_IN_MEMORY = 32  # chats; the others wait in the journal
 
-    def __init__(self, journal: Journal) -> None:
+
+class Conversations:
+    """The chats of this session, loaded from the journal on first use. An editor's daemon
+    lives for hours, through many chats: only the most recently used stay in memory, and
+    one used again after that is loaded again (its next request re-trims the window)."""
+
+    def __init__(self, journal: Journal, keep: int = KEPT_IN_MEMORY) -> None:
         self._journal = journal
-        self._by_id: dict[str, Conversation] = {}
+        self._keep = keep
+        self._by_id: dict[str, Conversation] = {}  # the least recently used first
 
     async def get(self, chat_id: str) -> Conversation | None:
         if (conversation := self._by_id.get(chat_id)) is not None:
+            self.add(conversation)  # now the most recently used
             return conversation
         saved = await self._journal.load(chat_id)
         if saved is None:
             return None
-        conversation = self._by_id[chat_id] = Conversation(chat_id, saved.model, list(saved.history()))
+        conversation = Conversation(chat_id, saved.model, list(saved.history()))
+        self.add(conversation)
         return conversation
 
     def add(self, conversation: Conversation) -> None:
+        self._by_id.pop(conversation.chat_id, None)
         self._by_id[conversation.chat_id] = conversation
+        while len(self._by_id) > self._keep:
+            del self._by_id[next(iter(self._by_id))]
 
     def forget(self, chat_id: str) -> None:
         self._by_id.pop(chat_id, None)

@@ -26,6 +26,7 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5_000
 """How long SQLite itself waits for another connection's lock before giving up."""
+CACHE_KIB = 512  # of SQLite page cache per connection
 
 LOCKED_DEADLINE_S = 30.0
 """How long the retry loop keeps trying a locked database before giving up on it."""
@@ -95,6 +96,9 @@ def _configure(connection: sqlite3.Connection) -> None:
     # In WAL mode NORMAL survives a killed process; only a power cut may lose
     # the last commits, and it saves an fsync per write.
     connection.execute("PRAGMA synchronous = NORMAL")
+    # SQLite's page cache would grow to 2 MiB per connection over a long session; the
+    # kernel's file cache serves what falls out of a smaller one.
+    connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
 
 @contextlib.contextmanager
