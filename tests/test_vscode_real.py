@@ -50,7 +50,11 @@ class Session:
         # Typing on after "@ollama" could accept another suggestion (a space accepts
         # "@agent"): close the suggestions first, keeping what was typed.
         self.page.keys(participant)
-        wait_until(lambda: self.page._displayed(".suggest-widget.visible"), 5, "the @ suggestions")
+        try:
+            # Generous: the first use of the chat input loads the participants, seconds on a busy machine.
+            wait_until(lambda: self.page._displayed(".suggest-widget.visible"), 20, "the @ suggestions")
+        except TimeoutError as timeout_error:
+            raise AssertionError(f"{timeout_error} (see {self.page.shot('no-suggestions')})") from None
         self.page.keys(Keys.ESCAPE, " " + rest, Keys.ENTER)
 
     def reply_containing(self, text: str, timeout: float = 30) -> str:
