@@ -50,19 +50,14 @@ class Session:
         # Typing on after "@ollama" could accept another suggestion (a space accepts
         # "@agent"): close the suggestions first, keeping what was typed.
         self.page.keys(participant)
-        try:
-            # Generous: the first use of the chat input loads the participants, seconds on a busy machine.
-            wait_until(lambda: self.page._displayed(".suggest-widget.visible"), 20, "the @ suggestions")
-        except TimeoutError as timeout_error:
-            raise AssertionError(f"{timeout_error} (see {self.page.shot('no-suggestions')})") from None
+        # Generous: the first use of the chat input loads the participants, seconds on a busy machine.
+        self.page.wait_or_show(lambda: self.page._displayed(".suggest-widget.visible"), 20, "the @ suggestions",
+                               "no-suggestions")
         self.page.keys(Keys.ESCAPE, " " + rest, Keys.ENTER)
 
     def reply_containing(self, text: str, timeout: float = 30) -> str:
-        try:
-            return wait_until(lambda: next((r for r in self.page.chat_replies()[-1:] if text in r), None), timeout, f"a reply with {text!r}")
-        except TimeoutError as timeout_error:
-            shot = self.page.shot("no-reply")
-            raise AssertionError(f"{timeout_error}; the last reply: {self.page.chat_replies()[-1:]} (see {shot})") from None
+        return self.page.wait_or_show(lambda: next((r for r in self.page.chat_replies()[-1:] if text in r), None),
+                                      timeout, f"a reply with {text!r}", "no-reply", seen=lambda: self.page.chat_replies()[-1:])
 
     def daemons(self) -> list[psutil.Process]:
         def is_daemon(process: psutil.Process) -> bool:
@@ -227,7 +222,8 @@ def test_a_commands_output_shows_while_it_runs(vscode: Session):
     dialog = wait_until(lambda: vscode.page._displayed(DIALOG), 30, "the approval dialog").text
     assert command in dialog
     vscode.page.click_text(f"{DIALOG} .monaco-button", "Allow")
-    wait_until(lambda: any("out-1" in block for block in _code_blocks(vscode.page)), 30, "the first line in a code block")
+    vscode.page.wait_or_show(lambda: any("out-1" in block for block in _code_blocks(vscode.page)), 30,
+                             "the first line in a code block", "no-command-output", seen=lambda: _code_blocks(vscode.page))
     assert "out-2" not in vscode.page.chat_replies()[-1] and len(vscode.fake.requests) == 1, "the command still runs"
     vscode.page.shot("command-running")
     go.touch()
@@ -285,11 +281,8 @@ def test_show_server_log(vscode: Session):
         vscode.page.chord(Keys.CONTROL, Keys.HOME)
         return any("ollama-chatd serve" in t for t in vscode.page.texts(LOG_VIEW))
 
-    try:
-        wait_until(launch_line_in_sight, 30, "the log's launch line", interval=0.5)
-    except TimeoutError as timeout_error:
-        shot = vscode.page.shot("no-server-log")
-        raise AssertionError(f"{timeout_error}; the Output view shows {vscode.page.texts(LOG_VIEW)} (see {shot})") from None
+    vscode.page.wait_or_show(launch_line_in_sight, 30, "the log's launch line", "no-server-log",
+                             seen=lambda: vscode.page.texts(LOG_VIEW), interval=0.5)
     vscode.page.shot("server-log")
 
 

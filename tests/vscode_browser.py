@@ -145,6 +145,16 @@ class Workbench:
         self.driver.save_screenshot(str(path))
         return path
 
+    def wait_or_show(self, condition: Callable[[], T], timeout: float, what: str, shot: str,
+                     seen: Callable[[], object] | None = None, interval: float = 0.1) -> T:
+        """`wait_until`, failing with a screenshot named `shot` and, if given, what the page
+        showed instead (`seen()`), so a failure in CI can be read afterwards."""
+        try:
+            return wait_until(condition, timeout, what, interval)
+        except TimeoutError as timeout_error:
+            instead = f"; the page showed {seen()}" if seen else ""
+            raise AssertionError(f"{timeout_error}{instead} (see {self.shot(shot)})") from None
+
     # -- doing ---------------------------------------------------------------------------
 
     def keys(self, *keys: str) -> None:
