@@ -31,6 +31,7 @@ DAEMON = ROOT / ".venv" / "bin" / "ollama-chatd"
 DOCS_IMAGES = ROOT / "docs" / "images"
 MODEL_PICKER = ".interactive-input-part .action-label[aria-label^='Models']"
 DIALOG = ".monaco-dialog-box"
+SUGGESTIONS = ".suggest-widget.visible"
 LOG_VIEW = ".output-view .view-lines, .panel .view-lines"
 REVERT_BUTTON = ".interactive-item-container .chat-command-button .monaco-button"
 
@@ -50,10 +51,17 @@ class Session:
         # Typing on after "@ollama" could accept another suggestion (a space accepts
         # "@agent"): close the suggestions first, keeping what was typed.
         self.page.keys(participant)
-        # Generous: the first use of the chat input loads the participants, seconds on a busy machine.
-        self.page.wait_or_show(lambda: self.page._displayed(".suggest-widget.visible"), 20, "the @ suggestions",
-                               "no-suggestions")
-        self.page.keys(Keys.ESCAPE, " " + rest, Keys.ENTER)
+        # Generous: the first use of the chat input loads the participants, seconds on a busy
+        # machine. Then either the suggestions show, or VS Code marks the participant as
+        # recognised without them (seen once in 9 runs under load).
+        self.page.wait_or_show(lambda: self.page._displayed(SUGGESTIONS) or self._recognised(participant), 20,
+                               f"the @ suggestions or {participant} recognised", "no-suggestions")
+        if self.page._displayed(SUGGESTIONS):
+            self.page.keys(Keys.ESCAPE)
+        self.page.keys(" " + rest, Keys.ENTER)
+
+    def _recognised(self, participant: str) -> bool:
+        return participant in self.page.texts(f"{vscode_browser.CHAT_INPUT} .view-line [class*='ced-chat-session-text']")
 
     def reply_containing(self, text: str, timeout: float = 30) -> str:
         return self.page.wait_or_show(lambda: next((r for r in self.page.chat_replies()[-1:] if text in r), None),
