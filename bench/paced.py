@@ -7,7 +7,9 @@ read from /proc/<pid>/task/*/schedstat (nanoseconds, every thread: the store's w
 the worker threads count too), after a first turn that warms the relay up. Reported: CPU µs
 per token (the turn's own start and end included), and the share of one core the relay used
 while streaming at that pace. At a slow pace every token is an event-loop wake-up, a socket
-read and a pipe write of its own, which costs far more than parsing it.
+read and a pipe write of its own, which costs far more than parsing it. Beside them, the
+floor of the HTTP path: the same stream read by httpx and `json` alone, batched as the
+daemon batches (httpx_reader.py), and the whole stream read at once from a full socket.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -56,6 +61,33 @@ def paced_run(b: Any, relay: str, rate: int, seconds: float, model: str) -> dict
     b.finish(relay, proc, f"paced {rate}/s")
     return {"tokens": n, "elapsed_s": elapsed, "achieved_tokens_per_s": n / elapsed,
             "cpu_us_per_token": cpu / n * 1e6, "core_share": cpu / elapsed, "notifications": chat.notifications}
+
+
+READER = Path(__file__).with_name("httpx_reader.py")
+DAEMON_HOLD_S = 0.02  # the daemon's READ_INTERVAL_S (server/ollama_chatd/pacing.py)
+
+
+def reader_run(b: Any, rate: int, seconds: float) -> dict[str, Any]:
+    """The same paced stream read by httpx and `json` alone, batched as the daemon batches
+    (bench/httpx_reader.py): what any relay on the required HTTP path pays at this pace,
+    before it sends anything."""
+    n = int(rate * seconds)
+    b.fake.reset()
+    b.fake.script({"kind": "text", "tokens": ["x"] * n, "delay": 1 / rate})
+    b.wait_quiet()
+    done = subprocess.run([sys.executable, str(READER), b.fake.url, MODEL, "--hold", str(DAEMON_HOLD_S)],
+                          capture_output=True, text=True, env=b.env, timeout=seconds * 10 + 30)
+    if done.returncode:
+        b.problem(f"httpx reader at {rate}/s failed: {done.stderr.strip()[-500:]}")
+        return {"tokens": n, "achieved_tokens_per_s": 0.0, "cpu_us_per_token": float("nan"), "core_share": float("nan")}
+    read = json.loads(done.stdout)
+    if read["tokens"] != n:
+        b.problem(f"httpx reader at {rate}/s: read {read['tokens']} of {n} tokens")
+    return {"tokens": n, "achieved_tokens_per_s": n / read["elapsed_s"], "cpu_us_per_token": read["cpu_s"] / n * 1e6,
+            "core_share": read["cpu_s"] / read["elapsed_s"]}
+
+
+READER_ROW = "httpx + json alone"
 
 
 CHATS, CHATS_RATE = 32, 100  # concurrent chats at a model's pace: a busy vLLM batch
@@ -143,6 +175,13 @@ def measure(b: Any) -> dict[str, Any]:
             log(f"paced {relay:13s} {rate:5d} tok/s asked, {summary['achieved_tokens_per_s']:6.0f} achieved: "
                 f"{summary['cpu_us_per_token']:6.1f} us CPU/token, {summary['core_share']:.2%} of a core")
         out["relays"][relay] = per_rate
+    per_rate = {}
+    for rate in RATES:
+        samples = [reader_run(b, rate, seconds) for _ in range(runs)]
+        per_rate[str(rate)] = summary = {key: statistics.median(s[key] for s in samples) for key in samples[0]}
+        log(f"paced {READER_ROW}, {rate:5d} tok/s asked, {summary['achieved_tokens_per_s']:6.0f} achieved: "
+            f"{summary['cpu_us_per_token']:6.1f} us CPU/token, {summary['core_share']:.2%} of a core")
+    out["reader"] = per_rate
     out["many"] = {"chats": CHATS, "rate": CHATS_RATE, "relays": {}}
     for relay in b.relays:
         samples = [many_paced_run(b, relay, seconds) for _ in range(runs)]
@@ -163,10 +202,38 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
     fastest = str(max(r["paced"]["rates"]))
     share = relays.get("daemon", {}).get(fastest, {}).get("core_share")
     anchors = [f"{relay} {per_rate[fastest]['core_share']:.1%}" for relay, per_rate in relays.items() if relay != "daemon"]
+    if reader := r["paced"].get("reader"):
+        anchors.append(f"{READER_ROW} at the same pace, batched as the daemon, {reader[fastest]['core_share']:.1%}")
     if (floor := r["paced"].get("library_floor_us_per_token")) is not None:
-        anchors.append(f"httpx + json alone {floor * int(fastest) / 1e6:.1%}")
+        anchors.append(f"{READER_ROW} with the whole stream already buffered {floor * int(fastest) / 1e6:.1%}")
     return [goal(4, "n/a" if share is None else f"{share:.1%} of a core", ", ".join(anchors) or "n/a",
                  None if share is None else share <= GOAL_CORE_SHARE)]
+
+
+def _floor(paced: dict[str, Any]) -> list[str]:
+    """What the HTTP path issue 13 requires costs by itself, measured in the same run."""
+    fastest, slowest = str(max(paced["rates"])), str(min(paced["rates"]))
+    reader, floor = paced.get("reader"), paced.get("library_floor_us_per_token")
+    daemon = paced["relays"].get("daemon")
+    if not (reader and daemon and floor is not None):
+        return []
+    buffered = floor * int(fastest) / 1e6
+    below = reader[fastest]["core_share"] > GOAL_CORE_SHARE and buffered > GOAL_CORE_SHARE
+    return [
+        "**The floor under the goal.** Two readers that do nothing but read the stream bound what any relay "
+        "on the HTTP path issue 13 requires (every request through httpx) can spend. httpx and `json` alone, "
+        "reading the same paced stream and batched as the daemon batches (bench/httpx_reader.py, nothing sent "
+        f"anywhere; the last row below), use {reader[fastest]['core_share']:.1%} of a core at {int(fastest):,} "
+        f"tokens/s, against the daemon's {daemon[fastest]['core_share']:.1%}, and "
+        f"{reader[slowest]['core_share']:.1%} at {slowest} tokens/s, against {daemon[slowest]['core_share']:.1%}: "
+        "at a model's pace a token costs what its socket read costs (the event loop's wake-up, anyio's, "
+        "httpcore's and h11's read path), and the daemon's own work (events, notifications, their framing "
+        "and writing) is the difference between the two rows. With the whole stream already buffered in the "
+        f"socket, so that no read waits, httpx and `json` still spend {floor:.1f} µs per token "
+        f"(`library_floor` in bench/paced.py): {buffered:.1%} of a core at {int(fastest):,} tokens/s however "
+        "long the batches. "
+        + (f"So the {GOAL_CORE_SHARE:.0%} goal is below what that path can reach on this machine." if below else ""),
+        ""]
 
 
 def section(r: dict[str, Any]) -> list[str]:
@@ -193,20 +260,14 @@ def section(r: dict[str, Any]) -> list[str]:
          "9%, turning chunks into events and notifications 10%; the store's writer thread under 1%. Most "
          "of it is per token in libraries (one HTTP chunk per token is Ollama's wire format), which "
          "pacing does not reduce.", ""]
-    if (floor := paced.get("library_floor_us_per_token")) is not None:
-        L += [f"**The floor under the goal.** httpx and `json` alone, reading Ollama's stream (one chunk per "
-              f"token) from a socket that already holds all of it, spend {floor:.1f} µs per token in this run: "
-              f"{floor * max(rates) / 1e6:.1%} of a core at {max(rates):,} tokens/s before the relay does anything "
-              "(`library_floor` in bench/paced.py; no waiting, no event-loop wake-ups, no output). "
-              + (f"Issue 13 has every request go through httpx, so the {GOAL_CORE_SHARE:.0%} goal is below what "
-                 "that path can reach on this machine. "
-                 if floor * max(rates) / 1e6 >= GOAL_CORE_SHARE else "")
-              + "What the daemon adds on top is the wake-up, socket read and notification of each 20 ms batch "
-              "and its own per-token work (parsing into events, merging into notifications).", ""]
+    L += _floor(paced)
     L += [
          "| Relay | " + " | ".join(f"{x}/s: achieved | µs/token | share of a core" for x in rates) + " |",
          "|---|" + "---:|---:|---:|" * len(rates)]
-    for relay, per_rate in paced["relays"].items():
+    rows = dict(paced["relays"])
+    if reader := paced.get("reader"):
+        rows[f"{READER_ROW} (reads only, batched as the daemon)"] = reader
+    for relay, per_rate in rows.items():
         cells = []
         for x in rates:
             v = per_rate[str(x)]
