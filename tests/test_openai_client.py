@@ -290,7 +290,7 @@ async def test_a_model_the_server_does_not_list_is_not_found_naming_what_it_serv
     assert caught.value.model == "llama3.2"
     assert str(caught.value) == (
         f"Model 'llama3.2' is not served by the OpenAI-compatible server at {BASE} (it serves other, smol). "
-        "Choose one of those (chat/models lists them)."
+        "Choose one of those."
     )
     assert listing.call_count == 2  # the list is kept, and asked again only for a name not on it
     await client.describe_model(MODEL)

@@ -135,6 +135,21 @@ async def test_an_unknown_model_is_refused_naming_it_and_what_is_served(daemon: 
     assert raised.value.code == -32002
     assert raised.value.data == {"kind": "model_not_found", "model": "llama3.2"}
     assert "'llama3.2'" in raised.value.message and MODEL in raised.value.message
+    assert raised.value.message.endswith("`chat/models` lists them.")
+
+
+async def test_the_cli_refuses_an_unknown_model_with_its_own_advice(llama: LlamaServer, tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ollama_chatd", "chat", "--no-store", "--backend", "openai", "--base-url", llama.api_url,
+        "--model", "llama3.2", "hi", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
+        env={**os.environ, "OPENAI_API_KEY": ""},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert (process.returncode, out) == (1, b"")
+    said = err.decode().rstrip()
+    assert f"Model 'llama3.2' is not served by the OpenAI-compatible server at {llama.api_url} (it serves {MODEL})" in said
+    assert said.endswith("`ollama-chatd models` lists them (with the same --backend and --base-url).")
+    assert "chat/models" not in said  # the protocol's words are for editors
 
 
 async def test_a_stopped_server_is_unreachable_naming_its_address(tmp_path: Path, daemons: list[Daemon]) -> None:

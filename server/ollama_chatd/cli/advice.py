@@ -12,9 +12,11 @@ NO_MODEL = (
     "no model chosen: pass --model NAME, or set the OLLAMA_CHATD_MODEL environment variable "
     "(`ollama-chatd models` lists the installed ones)"
 )
+LIST_MODELS = "`ollama-chatd models` lists them (with the same --backend and --base-url)."
 # The daemon's advice to an editor, and what a user of the command line does instead.
 _EDITOR_ADVICE = {
     "ollama_unreachable": (". Start it", "; {start}"),
+    "model_not_found": (" `chat/models` lists them.", " " + LIST_MODELS),
 }
 
 

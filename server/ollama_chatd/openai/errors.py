@@ -54,7 +54,7 @@ def model_not_served(model: str, base_url: str, *, served: list[str] | None = No
         sentence = f"Model '{model}' is not served by {SERVER} at {base_url} ({which}). Choose one of those"
     else:
         sentence = f"Model '{model}' is not served by {SERVER} at {base_url} ({detail}). Choose one it serves"
-    return ModelNotFound(model, f"{sentence} (chat/models lists them).", server=SERVER)
+    return ModelNotFound(model, f"{sentence}.", server=SERVER)
 
 
 def _describe_odd_body(status: int, reason_phrase: str, headers: Mapping[str, str], text: str, base_url: str) -> str:
