@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import http.server
 import json
 import os
 import pty
@@ -12,6 +13,7 @@ import re
 import signal
 import sys
 import termios
+import threading
 import time
 from pathlib import Path
 
@@ -239,6 +241,7 @@ async def test_errors_name_the_command_line_options(fake: FakeOllama, closed_por
     assert code == 1
     assert "--host" in err and "ollama serve" in err and "ollamaHost" not in err
 
+    outputs = []
     for command in (["models"], ["doctor"]):
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "ollama_chatd", *command,
@@ -247,6 +250,35 @@ async def test_errors_name_the_command_line_options(fake: FakeOllama, closed_por
         out = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
         assert process.returncode == 1
         assert "start it with `ollama serve`, or pass --host" in out, out
+        outputs.append(out)
+    models, doctor = outputs
+    assert models.strip() == err.strip()  # the same words as `chat`
+    assert f"Ollama is not reachable at {closed_port_url} (Connection refused)" in doctor, doctor
+
+
+async def test_doctor_tells_a_server_that_answers_with_an_error_from_one_that_is_not_there(fake: FakeOllama):
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the standard library's name
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b'{"error": "the GPU fell over"}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ollama_chatd", "doctor", stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, env=cli_env(fake, OLLAMA_HOST=f"http://127.0.0.1:{server.server_port}"),
+        )  # fmt: skip
+        out = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
+    finally:
+        server.shutdown()
+    assert process.returncode == 1
+    assert "[FAIL] Ollama answered, with an error: " in out and "the GPU fell over" in out, out
+    assert "not reachable" not in out and "ollama serve" not in out
 
 
 @pytest.mark.parametrize("option, value, said", [

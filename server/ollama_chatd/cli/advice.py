@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ollama_chatd import llm
 
 START_OLLAMA = "start it with `ollama serve`, or pass --host ADDRESS (or set OLLAMA_HOST)"
 START_OPENAI_SERVER = "start it, or pass --backend openai --base-url URL (or set OPENAI_BASE_URL)"
@@ -18,6 +21,12 @@ _EDITOR_ADVICE = {
     "ollama_unreachable": (". Start it", "; {start}"),
     "model_not_found": (" `chat/models` lists them.", " " + LIST_MODELS),
 }
+
+
+def unreachable(error: llm.BackendUnreachable, backend: str) -> str:
+    """The sentence `chat` prints from the daemon's message, for the commands that ask the
+    model server themselves (`models`, `doctor`)."""
+    return f"Cannot reach {error.server} at {error.address} ({error.reason}); {START_SERVER[backend]}"
 
 
 def in_cli_terms(message: str, data: Any, backend: str = "ollama") -> str:

@@ -10,7 +10,7 @@ import sys
 
 from ollama_chatd import __version__, backends, llm
 from ollama_chatd.app import build_backend
-from ollama_chatd.cli.advice import START_SERVER
+from ollama_chatd.cli.advice import START_SERVER, unreachable
 from ollama_chatd.config import MODEL_ENV, InitializationOptions, Settings
 
 
@@ -54,7 +54,7 @@ async def _models(settings: Settings) -> int:
         try:
             models = await client.installed_models()
         except llm.BackendUnreachable as error:
-            print(f"error: {error}; {START_SERVER[settings.backend]}", file=sys.stderr)
+            print(f"error: {unreachable(error, settings.backend)}", file=sys.stderr)
             return 1
         except llm.BackendError as error:
             print(f"error: {error}", file=sys.stderr)
@@ -92,8 +92,12 @@ async def _doctor(settings: Settings) -> int:
     async with _client(settings) as client:
         try:
             version = await client.version()
+        except llm.BackendUnreachable as error:
+            reason = f"{server} is not reachable at {error.address} ({error.reason})"
+            report.line(False, reason, START_SERVER[settings.backend])
+            return report.verdict()
         except llm.BackendError as error:
-            report.line(False, f"{server} is not reachable: {error}", START_SERVER[settings.backend])
+            report.line(False, f"{server} answered, with an error: {error}")
             return report.verdict()
         report.line(True, f"{server} is reachable ({version})")
         try:
