@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -167,29 +168,31 @@ def measure(b: Any) -> dict[str, Any]:
     log(f"paced: httpx + json alone, all chunks buffered: {floor:.1f} us CPU/token "
         f"({floor * max(RATES) / 1e6:.2%} of a core at {max(RATES)} tokens/s)")
     for relay in b.relays:
-        per_rate = {}
-        for rate in RATES:
-            samples = [paced_run(b, relay, rate, seconds, MODEL) for _ in range(runs)]
-            summary = {key: statistics.median(s[key] for s in samples) for key in samples[0]}
-            per_rate[str(rate)] = summary
-            log(f"paced {relay:13s} {rate:5d} tok/s asked, {summary['achieved_tokens_per_s']:6.0f} achieved: "
-                f"{summary['cpu_us_per_token']:6.1f} us CPU/token, {summary['core_share']:.2%} of a core")
-        out["relays"][relay] = per_rate
-    per_rate = {}
-    for rate in RATES:
-        samples = [reader_run(b, rate, seconds) for _ in range(runs)]
-        per_rate[str(rate)] = summary = {key: statistics.median(s[key] for s in samples) for key in samples[0]}
-        log(f"paced {READER_ROW}, {rate:5d} tok/s asked, {summary['achieved_tokens_per_s']:6.0f} achieved: "
-            f"{summary['cpu_us_per_token']:6.1f} us CPU/token, {summary['core_share']:.2%} of a core")
-    out["reader"] = per_rate
+        out["relays"][relay] = _at_each_rate(relay, lambda rate: paced_run(b, relay, rate, seconds, MODEL), runs)
+    out["reader"] = _at_each_rate(READER_ROW, lambda rate: reader_run(b, rate, seconds), runs)
     out["many"] = {"chats": CHATS, "rate": CHATS_RATE, "relays": {}}
     for relay in b.relays:
         samples = [many_paced_run(b, relay, seconds) for _ in range(runs)]
-        out["many"]["relays"][relay] = summary = {key: statistics.median(s[key] for s in samples) for key in samples[0]}
+        out["many"]["relays"][relay] = summary = _medians(samples)
         log(f"paced {relay:13s} {CHATS} chats at {CHATS_RATE} tok/s: first token median "
             f"{summary['first_token_median_ms']:.0f} ms, slowest {summary['first_token_max_ms']:.0f} ms, "
             f"{summary['core_share']:.1%} of a core")
     return out
+
+
+def _at_each_rate(name: str, run: Callable[[int], dict[str, Any]], runs: int) -> dict[str, Any]:
+    """`run` at each rate, `runs` times: the medians, by rate."""
+    per_rate = {}
+    for rate in RATES:
+        per_rate[str(rate)] = summary = _medians([run(rate) for _ in range(runs)])
+        log(f"paced {name:13s} {rate:5d} tok/s asked, {summary['achieved_tokens_per_s']:6.0f} achieved: "
+            f"{summary['cpu_us_per_token']:6.1f} us CPU/token, {summary['core_share']:.2%} of a core")
+    return per_rate
+
+
+def _medians(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over repeated runs."""
+    return {key: statistics.median(sample[key] for sample in samples) for key in samples[0]}
 
 
 # ----------------------------------------------------------------------------- report
