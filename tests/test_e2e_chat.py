@@ -228,7 +228,7 @@ async def test_unreachable_ollama_names_the_address(spawn_daemon, closed_port_ur
     with pytest.raises(RpcError) as raised:
         await daemon.request("chat/start", {"chatId": "c1", "prompt": "hi"})
     assert raised.value.code == -32001
-    assert raised.value.data == {"kind": "ollama_unreachable", "address": closed_port_url}
+    assert raised.value.data == {"kind": "ollama_unreachable", "address": closed_port_url, "backend": "ollama"}
     assert closed_port_url in raised.value.message
     assert "OLLAMA_HOST" in raised.value.message
 
@@ -244,7 +244,7 @@ async def test_unknown_model_suggests_pulling_it(daemon: Daemon):
     with pytest.raises(RpcError) as raised:
         await daemon.request("chat/start", {"chatId": "c1", "prompt": "hi", "model": "nonesuch"})
     assert raised.value.code == -32002
-    assert raised.value.data == {"kind": "model_not_found", "model": "nonesuch"}
+    assert raised.value.data == {"kind": "model_not_found", "model": "nonesuch", "backend": "ollama"}
     assert "ollama pull nonesuch" in raised.value.message
 
 

@@ -278,7 +278,7 @@ async def test_https_to_a_plain_http_server_names_the_address(spawn_daemon, fake
     with pytest.raises(RpcError) as raised:
         await daemon.request("chat/start", {"chatId": "c1", "prompt": "hi"}, timeout=30)
     assert raised.value.code == OLLAMA_UNREACHABLE
-    assert raised.value.data == {"kind": "ollama_unreachable", "address": address}
+    assert raised.value.data == {"kind": "ollama_unreachable", "address": address, "backend": "ollama"}
     assert address in raised.value.message
     assert (await daemon.request("chat/cancel", {"chatId": "c1"})) == {"cancelled": False}
 
@@ -315,7 +315,7 @@ async def test_an_untrusted_certificate_is_reported_with_the_address(spawn_daemo
     with pytest.raises(RpcError) as raised:
         await daemon.request("chat/start", {"chatId": "c1", "prompt": "hi"}, timeout=30)
     assert raised.value.code == OLLAMA_UNREACHABLE
-    assert raised.value.data == {"kind": "ollama_unreachable", "address": self_signed_server}
+    assert raised.value.data == {"kind": "ollama_unreachable", "address": self_signed_server, "backend": "ollama"}
     assert self_signed_server in raised.value.message
     assert "certificate" in raised.value.message.lower()
 

@@ -133,7 +133,7 @@ async def test_an_unknown_model_is_refused_naming_it_and_what_is_served(daemon: 
     with pytest.raises(RpcError) as raised:
         await daemon.request("chat/start", {"chatId": "c1", "prompt": "hi", "model": "llama3.2", "options": SHORT})
     assert raised.value.code == -32002
-    assert raised.value.data == {"kind": "model_not_found", "model": "llama3.2"}
+    assert raised.value.data == {"kind": "model_not_found", "model": "llama3.2", "backend": "openai"}
     assert "'llama3.2'" in raised.value.message and MODEL in raised.value.message
     assert raised.value.message.endswith("`chat/models` lists them.")
 
@@ -162,7 +162,7 @@ async def test_a_stopped_server_is_unreachable_naming_its_address(tmp_path: Path
     with pytest.raises(RpcError) as raised:
         await daemon.request("chat/start", {"chatId": "c1", "prompt": "hi", "options": SHORT})
     assert raised.value.code == -32001
-    assert raised.value.data["address"] == server.api_url
+    assert raised.value.data["address"] == server.api_url and raised.value.data["backend"] == "openai"
     assert f"Cannot reach the OpenAI-compatible server at {server.api_url}" in raised.value.message
 
 

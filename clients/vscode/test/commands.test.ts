@@ -232,6 +232,17 @@ describe('the status bar', () => {
     assert.equal(item.text, '$(comment-discussion) no model');
     bar.dispose();
   });
+
+  test('with an OpenAI-compatible server, an unreachable one is the model server, not Ollama', () => {
+    settings.set('ollamaChat.model', 'smol');
+    const bar = new StatusBar(() => readSettings().model);
+    const item = user.statusBarItems.at(-1)!;
+    const data = { address: 'http://127.0.0.1:8080/v1', backend: 'openai' };
+    bar.observeModels({ kind: 'failed', failure: { code: -32001, kind: 'ollama_unreachable', message: '', data } });
+    assert.equal(item.text, '$(warning) Model server unreachable · smol');
+    assert.match(item.tooltip!, /Cannot reach the OpenAI-compatible server at "http:\/\/127\.0\.0\.1:8080\/v1"/);
+    bar.dispose();
+  });
 });
 
 describe('settings', () => {

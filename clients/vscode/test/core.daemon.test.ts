@@ -328,6 +328,30 @@ describe('Ollama unreachable', () => {
       await daemon.stop();
     }
   });
+
+  test('with an OpenAI-compatible server instead, the message speaks of that server and OPENAI_BASE_URL', async () => {
+    const closedPort = await freePort();
+    // The extension has no setting for these: its users set OLLAMA_CHATD_BACKEND and OPENAI_BASE_URL.
+    const initializationOptions = {
+      ...initializationOptionsFrom({ ...DEFAULT_SETTINGS, model: 'tiny' }),
+      backend: 'openai',
+      baseUrl: `http://127.0.0.1:${closedPort}/v1`,
+    };
+    const daemon = await DaemonProcess.start({ initializationOptions });
+    const chat = new ChatClient(daemon.connection, async () => 'deny');
+    try {
+      const outcome = await chat.runTurn({ chatId: newChat(), prompt: 'hi' }, new RecordingListener());
+      const failure = outcome.kind === 'failed' ? outcome.failure : undefined!;
+      assert.equal(failure.kind, 'ollama_unreachable');
+      const explanation = explainFailure(failure);
+      assert.match(explanation.markdown, new RegExp(`OpenAI-compatible server at \`http://127\\.0\\.0\\.1:${closedPort}/v1\``));
+      assert.match(explanation.markdown, /OPENAI_BASE_URL/);
+      assert.doesNotMatch(explanation.markdown, /ollama serve|ollamaHost/);
+    } finally {
+      chat.dispose();
+      await daemon.stop();
+    }
+  });
 });
 
 /** A port nothing listens on (taken, then released). */

@@ -142,6 +142,14 @@ describe('daemon failures', () => {
     assert.match(explanation.markdown, /too old.*pipx upgrade ollama-chatd/);
   });
 
+  test('a model an OpenAI-compatible server does not serve: choose one it serves, no `ollama pull`', () => {
+    const failure = { code: -32002, kind: 'model_not_found', message: 'Model x is not served.', data: { model: 'x', backend: 'openai' } };
+    const explanation = explainFailure(failure);
+    assert.match(explanation.markdown, /OpenAI-compatible server does not serve the model `x`/);
+    assert.doesNotMatch(explanation.markdown, /ollama pull/);
+    assert.deepEqual(explanation.actions.map((a) => a.title), ['Select Model']);
+  });
+
   test('an unknown kind is shown by its message', () => {
     assert.match(explainFailure({ code: -32099, kind: 'quota', message: 'Out of quota.', data: {} }).markdown, /Out of quota\./);
   });

@@ -99,10 +99,14 @@ def log_server_error(error: Exception, source: object) -> None:
 
 
 def _backend_error(error: llm.BackendError, partial: llm.Message | None) -> JsonRpcException:
+    # Which backend answered: a client words its own advice for it (start Ollama, or the server).
+    backend = "ollama" if _is_ollama(error) else "openai"
     if isinstance(error, llm.BackendUnreachable):
-        return ChatError(OLLAMA_UNREACHABLE, _unreachable(error), "ollama_unreachable", address=error.address)
+        return ChatError(OLLAMA_UNREACHABLE, _unreachable(error), "ollama_unreachable", address=error.address,
+                         backend=backend)
     if isinstance(error, llm.ModelNotFound):
-        return ChatError(MODEL_NOT_FOUND, _model_not_found(error), "model_not_found", model=error.model)
+        return ChatError(MODEL_NOT_FOUND, _model_not_found(error), "model_not_found", model=error.model,
+                         backend=backend)
     details: dict[str, Any] = {"status": getattr(error, "status", None)}
     if partial is not None:
         details["partial"] = _partial(partial)

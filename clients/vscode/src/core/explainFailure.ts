@@ -20,6 +20,15 @@ export function explainFailure(failure: DaemonFailure): Explanation {
   switch (failure.kind) {
     case 'ollama_unreachable': {
       const address = stringField(failure, 'address') ?? 'its address';
+      if (servedByOpenAI(failure)) {
+        return {
+          markdown:
+            `Cannot reach the OpenAI-compatible server at ${code(address)}. Start it and send your ` +
+            `message again; if it runs elsewhere, set ${code('OPENAI_BASE_URL')} to its address in the ` +
+            'environment VS Code is started from, and start VS Code again.',
+          actions: [showLog],
+        };
+      }
       return {
         markdown:
           `Cannot reach Ollama at ${code(address)}. Start Ollama (open the Ollama app, or run ` +
@@ -30,6 +39,14 @@ export function explainFailure(failure: DaemonFailure): Explanation {
     }
     case 'model_not_found': {
       const model = stringField(failure, 'model') ?? 'this model';
+      if (servedByOpenAI(failure)) {
+        return {
+          markdown:
+            `The OpenAI-compatible server does not serve the model ${code(model)}. ` +
+            'Choose one it serves with **Ollama: Select Model**.',
+          actions: [selectModel],
+        };
+      }
       const pull = `ollama pull ${model}`;
       return {
         markdown:
@@ -90,6 +107,11 @@ export function explainFailure(failure: DaemonFailure): Explanation {
       // Unknown kinds are handled by their message, which the daemon writes for a person.
       return { markdown: `ollama-chatd could not answer: ${failure.message}`, actions: [showLog] };
   }
+}
+
+/** The daemon talks to an OpenAI-compatible server, not Ollama (`data.backend`). */
+export function servedByOpenAI(failure: DaemonFailure): boolean {
+  return failure.data.backend === 'openai';
 }
 
 function stringField(failure: DaemonFailure, name: string): string | undefined {

@@ -7,13 +7,13 @@ import * as vscode from 'vscode';
 import type { ModelsOutcome, TurnOutcome } from '../core/chatClient';
 import { CommandIds } from '../core/commandIds';
 import type { DaemonFailure } from '../core/daemonFailure';
-import { explainFailure } from '../core/explainFailure';
+import { explainFailure, servedByOpenAI } from '../core/explainFailure';
 import { asPlainText, type Explanation } from '../core/explanation';
 
 export type Reachability =
   | { kind: 'unknown' }
   | { kind: 'reachable' }
-  | { kind: 'unreachable'; explanation: Explanation }
+  | { kind: 'unreachable'; server: string; explanation: Explanation }
   | { kind: 'server_unavailable'; explanation: Explanation };
 
 export class StatusBar implements vscode.Disposable {
@@ -57,8 +57,10 @@ export class StatusBar implements vscode.Disposable {
   }
 
   private observeFailure(failure: DaemonFailure): void {
-    if (failure.kind === 'ollama_unreachable') this.set({ kind: 'unreachable', explanation: explainFailure(failure) });
-    else if (failure.kind === 'server_not_running') this.set({ kind: 'server_unavailable', explanation: explainFailure(failure) });
+    if (failure.kind === 'ollama_unreachable') {
+      const server = servedByOpenAI(failure) ? 'Model server' : 'Ollama';
+      this.set({ kind: 'unreachable', server, explanation: explainFailure(failure) });
+    } else if (failure.kind === 'server_not_running') this.set({ kind: 'server_unavailable', explanation: explainFailure(failure) });
     else if (failure.kind === 'model_not_found' || failure.kind === 'upstream_error') this.set({ kind: 'reachable' });
   }
 
@@ -67,7 +69,7 @@ export class StatusBar implements vscode.Disposable {
     const r = this.reachability;
     const problem = r.kind === 'unreachable' || r.kind === 'server_unavailable';
     this.item.text =
-      r.kind === 'unreachable' ? `$(warning) Ollama unreachable · ${model}`
+      r.kind === 'unreachable' ? `$(warning) ${r.server} unreachable · ${model}`
       : r.kind === 'server_unavailable' ? '$(warning) ollama-chatd not running'
       : `$(comment-discussion) ${model}`;
     this.item.tooltip =
