@@ -135,7 +135,7 @@ async def test_an_unknown_model_is_refused_naming_it_and_what_is_served(daemon: 
     assert raised.value.code == -32002
     assert raised.value.data == {"kind": "model_not_found", "model": "llama3.2", "backend": "openai"}
     assert "'llama3.2'" in raised.value.message and MODEL in raised.value.message
-    assert raised.value.message.endswith("`chat/models` lists them.")
+    assert raised.value.message.endswith("Choose one of those.")  # no method name: ACP shares these words
 
 
 async def test_the_cli_refuses_an_unknown_model_with_its_own_advice(llama: LlamaServer, tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ LIST_MODELS = "`ollama-chatd models` lists them (with the same --backend and --b
 # The daemon's advice to an editor, and what a user of the command line does instead.
 _EDITOR_ADVICE = {
     "ollama_unreachable": (". Start it", "; {start}"),
-    "model_not_found": (" `chat/models` lists them.", " " + LIST_MODELS),
 }
 
 
@@ -34,6 +33,8 @@ def in_cli_terms(message: str, data: Any, backend: str = "ollama") -> str:
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind == "no_model":
         return NO_MODEL
+    if kind == "model_not_found" and backend == "openai":
+        return f"{message} {LIST_MODELS}"  # Ollama's own advice names `ollama pull` and `ollama list`
     if kind in _EDITOR_ADVICE:
         cut, advice = _EDITOR_ADVICE[kind]
         if cut in message:

@@ -130,16 +130,13 @@ def _unreachable(error: llm.BackendUnreachable) -> str:
     )
 
 
-LIST_MODELS = "`chat/models` lists them."
-
-
 def _model_not_found(error: llm.ModelNotFound) -> str:
     if _is_ollama(error):
         return (
             f"Model '{error.model}' is not installed in Ollama. Download it with "
             f"`ollama pull {error.model}`, or choose another (`ollama list`)."
         )
-    return f"{error} {LIST_MODELS}"  # the backend's own sentence, naming the models it serves
+    return str(error)  # the backend's own sentence, naming the models it serves
 
 
 def _is_ollama(error: llm.BackendError) -> bool:
